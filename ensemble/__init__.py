@@ -1,0 +1,1 @@
+"""The sweep runner: spec, plan, work directories, results store, provenance, status."""

@@ -1,0 +1,154 @@
+"""Run a sweep: validate, prepare the particle database, start workers, run every realisation,
+write each into the store as it finishes, print progress and a summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from ensemble import store
+from ensemble.plan import Realisation, degrees, plan, workdir_of
+from ensemble.realisation import run_realisation
+from ensemble.seeds import sweep_seed
+from ensemble.spec import Spec, SpecError, is_mesosweep_store, spec_hash
+from stages.lammps_env import lammps_version
+from stages.particles import extract_particles, save_database
+from stages.synthetic import synthetic_volume
+
+DATABASE_FILE = "particles.npz"
+
+
+def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
+    """The sweep's particle database: the spec's, or one extracted from a synthetic volume."""
+    if spec.particles.source == "database":
+        return Path(spec.particles.database)
+    path = workdir / DATABASE_FILE
+    if path.exists():
+        return path
+    p = spec.particles
+    rng = np.random.default_rng(sweep_seed(spec.sweep.root_seed, "particles"))
+    print(f"particles: generating {p.count} synthetic secondaries at {p.voxel_size_um} um voxels",
+          file=out, flush=True)
+    labels = synthetic_volume(p.count, p.diameter_range_um, p.voxel_size_um, rng)
+    db = extract_particles(labels, p.voxel_size_um, min_voxels=p.min_voxels)
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_database(db, path)
+    print(f"particles: {len(db)} secondaries in the database ({path})", file=out, flush=True)
+    return path
+
+
+def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO) -> None:
+    path = spec.sweep.output
+    if path.exists():
+        if not is_mesosweep_store(path):
+            raise SpecError([f"sweep.output: {path} exists and is not a mesosweep store; "
+                             "choose another output or remove it"])
+        stored = store.open_store(path).attrs.get("spec_hash")
+        if stored != spec_hash(spec):
+            raise SpecError([f"sweep.output: {path} holds a sweep of a different spec "
+                             f"(hash {str(stored)[:12]} vs {spec_hash(spec)[:12]}); "
+                             "use another output to run this spec"])
+        print(f"store: resuming {path}", file=out, flush=True)
+        return
+    store.create(path, spec, realisations, lammps_version())
+    print(f"store: created {path}", file=out, flush=True)
+
+
+def _values(record: dict, degs: tuple[float, ...]) -> dict[str, np.ndarray]:
+    per = record["per_degree"]
+    return {
+        "porosity": np.array([per[d]["porosity"] for d in degs]),
+        "thickness": np.array([per[d]["thickness_um"] for d in degs]),
+        "springback": np.array([per[d]["springback"] for d in degs]),
+        "slurry_density": np.array(record["slurry_density_g_cm3"]),
+        "status": np.array(store.DONE),
+        "wall_time": np.array(record["wall_s"]),
+        "lammps_launches": np.array(record["launches"]),
+        "host": np.array(record["host"][:64]),
+        "error": np.array(""),
+    }
+
+
+def run_sweep(spec: Spec, out: TextIO = sys.stdout) -> int:
+    """Run every realisation not yet done; return 0 if all are done, 1 if any failed."""
+    from cluster.local import start  # noqa: PLC0415 - dask starts only when a sweep runs
+
+    realisations = plan(spec)
+    _open_or_create(spec, realisations, out)
+    path = spec.sweep.output
+    ds = store.open_store(path)
+    status = ds["status"].values
+    attempts = ds["attempts"].values
+    todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]
+    database = prepare_database(spec, workdir_of(spec), out)
+    degs = degrees(spec)
+    failed = 0
+    if todo:
+        cluster = start(spec.cluster.workers, spec.cluster.ranks_per_realisation)
+        print(f"cluster: {spec.cluster.workers} local workers x {spec.cluster.ranks_per_realisation}"
+              f" MPI rank(s); dashboard {cluster.dashboard}", file=out, flush=True)
+        started = time.perf_counter()
+        try:
+            futures = {}
+            for real in todo:
+                attempt = int(attempts[real.case_index, real.index]) + 1
+                store.write_realisation(path, real.case_index, real.index,
+                                        {"status": np.array(store.RUNNING),
+                                         "attempts": np.array(attempt)})
+                fut = cluster.client.submit(run_realisation, spec, real, database,
+                                            cluster.launcher, pure=False,
+                                            key=f"realisation-{real.label}-a{attempt}")
+                futures[fut] = real
+            from distributed import as_completed  # noqa: PLC0415
+
+            for n, fut in enumerate(as_completed(futures), start=1):
+                real = futures[fut]
+                elapsed = time.perf_counter() - started
+                try:
+                    record = fut.result()
+                except Exception as exc:  # a failed stage: record it, the sweep goes on
+                    failed += 1
+                    store.write_realisation(path, real.case_index, real.index,
+                                            {"status": np.array(store.FAILED),
+                                             "error": np.array(store.clip_error(str(exc)))})
+                    print(f"[{n}/{len(todo)}] {real.label} FAILED after {elapsed:.0f} s: "
+                          f"{store.clip_error(str(exc))}", file=out, flush=True)
+                    continue
+                store.write_realisation(path, real.case_index, real.index, _values(record, degs))
+                por = " ".join(f"{record['per_degree'][d]['porosity']:.3f}" for d in degs)
+                print(f"[{n}/{len(todo)}] {real.label} done in {record['wall_s']:.0f} s "
+                      f"({elapsed:.0f} s into the sweep); porosity by degree: {por}",
+                      file=out, flush=True)
+        finally:
+            cluster.close()
+    else:
+        print("nothing to do: every realisation is done", file=out, flush=True)
+    print_summary(path, out)
+    return 1 if failed else 0
+
+
+def print_summary(path: Path, out: TextIO) -> None:
+    """Per case and degree: realisations done, mean ± standard deviation of each figure."""
+    ds = store.open_store(path).load()
+    done = ds["status"] == store.DONE
+    print(f"\nsummary of {path}", file=out)
+    header = f"{'case':<12}{'degree':>8}{'done':>6}{'porosity':>18}{'thickness um':>18}"
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for case in ds["case"].values:
+        n_done = int(done.sel(case=case).sum())
+        for deg in ds["degree"].values:
+            sel = ds.sel(case=case, degree=deg).where(done.sel(case=case))
+            por, thick = sel["porosity"], sel["thickness"]
+            print(f"{case:<12}{deg:>8.3f}{n_done:>6}"
+                  f"{float(por.mean()):>11.3f} ± {float(por.std()):<5.3f}"
+                  f"{float(thick.mean()):>11.2f} ± {float(thick.std()):<5.2f}", file=out)
+    failed = int((ds["status"] == store.FAILED).sum())
+    if failed:
+        print(f"{failed} realisation(s) failed: see the store's 'error' variable", file=out)
+    out.flush()

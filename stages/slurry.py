@@ -1,0 +1,100 @@
+"""Slurry stage: AM secondaries and CBD + solvent beads relax under NPT, periodic in x, y, z.
+
+Three steps: :func:`build_inputs` writes the data file and protocol into the stage directory,
+:func:`run` executes it with LAMMPS under MPI, :func:`read_output` returns the final beads and the
+figures (slurry density in g/cm³, convergence, throughput).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stages.forcefield import ForceField
+from stages.inputs import (
+    STATE_FILE,
+    Numerics,
+    dynamics_commands,
+    modulus_micro,
+    output_commands,
+    pressure_micro,
+    run_protocol,
+    setup_commands,
+    timestep_us,
+)
+from stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
+from stages.protocol import Commands, Converge, Protocol
+
+STAGE = "slurry"
+INPUT_DATA = "initial.data"
+
+
+def solvent_laden_density(state: BeadState, cbd_dried_diameter_um: float, cbd_density_g_cm3: float,
+                          solid_content_percent: float) -> float:
+    """Density (g/cm³) of a slurry CBD bead that carries its share of the solvent's mass.
+
+    The solids are the AM beads plus the CBD at its dried size and density; the solvent mass
+    follows from the solid content, and is spread evenly over the CBD beads (the paper's
+    CBD + solvent beads), so the slurry's mass density is comparable with experiment.
+    """
+    cbd = state.type == CBD_TYPE
+    n_cbd = int(cbd.sum())
+    if n_cbd == 0:
+        raise ValueError("the structure has no CBD beads to carry the solvent")
+    am_mass = float(state.mass_pg[~cbd].sum())
+    cbd_solid_mass = n_cbd * cbd_density_g_cm3 * math.pi / 6.0 * cbd_dried_diameter_um**3
+    solids = am_mass + cbd_solid_mass
+    solvent = solids * (100.0 / solid_content_percent - 1.0)
+    bead_volume = math.pi / 6.0 * float(state.diameter_um[cbd].mean()) ** 3
+    return (cbd_solid_mass + solvent) / n_cbd / bead_volume
+
+
+def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperature_K: float,
+                 pressure_Pa: float, solid_content_percent: float, cbd_dried_diameter_um: float,
+                 cbd_density_g_cm3: float, numerics: Numerics, seed: int) -> Protocol:
+    """Write the slurry's data file and protocol into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rho = solvent_laden_density(state, cbd_dried_diameter_um, cbd_density_g_cm3, solid_content_percent)
+    state = state.with_(density_g_cm3=np.where(state.type == CBD_TYPE, rho, state.density_g_cm3))
+    write_data(state, directory / INPUT_DATA, title="mesosweep slurry initial structure")
+    dt = timestep_us(ff, state, numerics.timestep_fraction)
+    p = pressure_micro(pressure_Pa)
+    # The barostat's bulk modulus: the liquid CBD sets how soft the slurry is.
+    bulk = modulus_micro(ff, "cbd")
+    blocks = (
+        Commands(tuple([
+            *setup_commands(ff, state, INPUT_DATA, "p p p", dt),
+            *dynamics_commands(ff, temperature_K, seed),
+            f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {ff.barostat_damping_us:.6g} "
+            f"modulus {bulk:.6g} dilate all",
+            f"thermo {numerics.check_steps}",
+        ])),
+        Converge(name="density", variable="density_g_cm3", check_steps=numerics.check_steps,
+                 max_steps=numerics.max_steps, tolerance=numerics.tolerance,
+                 min_steps=4 * numerics.check_steps),
+        Commands(tuple(output_commands())),
+    )
+    protocol = Protocol(STAGE, blocks, atoms=state.n, outputs={"state": STATE_FILE})
+    protocol.write(directory)
+    return protocol
+
+
+def run(directory: Path, launcher: Sequence[str]) -> dict:
+    """Run the slurry protocol in ``directory`` under ``launcher`` (``mpiexec -n N`` …)."""
+    return run_protocol(directory, launcher)
+
+
+def read_output(directory: Path, result: dict) -> tuple[BeadState, dict[str, float]]:
+    """Final beads and figures: slurry density (g/cm³), box volume (µm³), converged (0/1)."""
+    state = read_data(directory / STATE_FILE)
+    volume = float(np.prod(state.box_um))
+    figures = {
+        "slurry_density_g_cm3": float(state.mass_pg.sum()) / volume,
+        "slurry_volume_um3": volume,
+        "slurry_converged": float(result["converge"]["density"]["converged"]),
+        "slurry_steps": float(result["steps"]),
+    }
+    return state, figures
