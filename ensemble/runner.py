@@ -74,8 +74,9 @@ def _values(record: dict, degs: tuple[float, ...]) -> dict[str, np.ndarray]:
     }
 
 
-def run_sweep(spec: Spec, out: TextIO = sys.stdout) -> int:
+def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed."""
+    out = out or sys.stdout
     from cluster.local import start  # noqa: PLC0415 - dask starts only when a sweep runs
 
     realisations = plan(spec)
@@ -143,7 +144,7 @@ def print_summary(path: Path, out: TextIO) -> None:
     for case in ds["case"].values:
         n_done = int(done.sel(case=case).sum())
         for deg in ds["degree"].values:
-            sel = ds.sel(case=case, degree=deg).where(done.sel(case=case))
+            sel = ds[["porosity", "thickness"]].sel(case=case, degree=deg).where(done.sel(case=case))
             por, thick = sel["porosity"], sel["thickness"]
             print(f"{case:<12}{deg:>8.3f}{n_done:>6}"
                   f"{float(por.mean()):>11.3f} ± {float(por.std()):<5.3f}"

@@ -81,22 +81,23 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         "lammps_launches": xr.Variable(dims2, np.zeros(shape2, dtype=np.int16),
                                        {"units": "1", "description": "LAMMPS runs started by "
                                         "the last attempt (finished stages are not rerun)"}),
-        "host": xr.Variable(dims2, np.full(shape2, "", dtype="<U64"),
+        # Variable-length strings: zarr v3 specifies them, unlike fixed-width unicode.
+        "host": xr.Variable(dims2, np.full(shape2, "", dtype=object),
                             {"description": "host that ran the last attempt"}),
-        "error": xr.Variable(dims2, np.full(shape2, "", dtype=f"<U{ERROR_WIDTH}"),
+        "error": xr.Variable(dims2, np.full(shape2, "", dtype=object),
                              {"description": "first line of the last failure ('' if none)"}),
         "seed": xr.Variable(("case", "realisation", "stream"), seeds,
                             {"units": "1", "description": "random seeds derived from the root "
                              "seed and the realisation's index"}),
     }
     coords = {
-        "case": ("case", cases, {"description": "formulation name (AM:CBD mass ratio)"}),
+        "case": ("case", np.array(cases, dtype=object), {"description": "formulation name (AM:CBD mass ratio)"}),
         "realisation": ("realisation", np.arange(n_r),
                         {"description": "index of the random realisation"}),
         "degree": ("degree", np.array(degs),
                    {"units": "1", "description": "compression degree: fraction of the dried "
                     "thickness removed by the calendering plane; 0 = dried electrode"}),
-        "stream": ("stream", list(STREAMS), {"description": "seed stream"}),
+        "stream": ("stream", np.array(STREAMS, dtype=object), {"description": "seed stream"}),
     }
     attrs = {
         "title": f"mesosweep sweep {spec.sweep.name}",

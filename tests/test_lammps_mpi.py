@@ -1,0 +1,83 @@
+"""LAMMPS for real, both ways: in-process without a library path, and under mpiexec with 2 ranks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stages.inputs import StageError, run_protocol
+from stages.lammps_env import executable
+from stages.protocol import Commands, Converge, Protocol
+
+JKR_PAIR = [
+    "units micro",
+    "atom_style sphere",
+    "atom_modify map array",
+    "boundary p p p",
+    "comm_modify vel yes",
+    "region box block 0 20 0 20 0 20",
+    "create_box 1 box",
+    # Two 2 um spheres overlapping by 10 nm: JKR adhesion must hold them in contact.
+    "create_atoms 1 single 9.005 10 10",
+    "create_atoms 1 single 10.995 10 10",
+    "set type 1 diameter 2.0",
+    "set type 1 density 4.68",
+    "pair_style granular",
+    "pair_coeff * * jkr 1.0e5 0.5 0.3 50.0 tangential mindlin NULL 1.0 0.3 damping viscoelastic",
+    "fix integrate all nve/sphere",
+    "timestep 1e-4",
+    "variable gap equal sqrt((x[2]-x[1])^2+(y[2]-y[1])^2+(z[2]-z[1])^2)-2.0",
+    "thermo 100",
+]
+
+
+def test_import_lammps_without_library_path():
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    code = "from stages.lammps_env import new_lammps; l = new_lammps(); print(l.version()); l.close()"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert int(out.stdout.strip()) >= 20250722
+
+
+def _protocol(tmp_path, lines):
+    protocol = Protocol("pair-test", (Commands(tuple(lines)),
+                                      Converge("gap", "gap", 200, 2000, 1e-3, patience=2)), atoms=2)
+    protocol.write(tmp_path)
+    return protocol
+
+
+def test_two_ranks_drive_one_lammps_with_jkr(tmp_path):
+    _protocol(tmp_path, JKR_PAIR)
+    result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "2"])
+    assert result["status"] == "done"
+    assert result["ranks"] == 2
+    assert result["lammps_world_size"] == 2  # one LAMMPS instance spanning both ranks
+    # JKR adhesion: the pair stays in contact (negative gap = overlap), it does not fly apart.
+    gaps = result["converge"]["gap"]["history"]
+    assert len(gaps) >= 5 and all(g < 0.0 for g in gaps)
+    log = (tmp_path / "log.lammps").read_text()
+    assert "2 by 1 by 1 MPI processor grid" in log or "1 by 2 by 1 MPI processor grid" in log \
+        or "1 by 1 by 2 MPI processor grid" in log
+
+
+def test_without_surface_energy_the_pair_separates(tmp_path):
+    # Control for the test above: the same start without adhesion bounces apart.
+    _protocol(tmp_path, [ln.replace("0.3 50.0", "0.3 0.0") for ln in JKR_PAIR])
+    result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
+    assert result["converge"]["gap"]["history"][-1] > 0.0
+
+
+def test_lost_atoms_stop_the_stage_with_step_and_thermo(tmp_path):
+    lines = [ln for ln in JKR_PAIR if not ln.startswith("boundary")]
+    lines.insert(2, "boundary f f f")
+    lines += ["velocity all set 1e4 0 0", "thermo_modify lost error"]
+    _protocol(tmp_path, lines)
+    with pytest.raises(StageError) as err:
+        run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
+    text = str(err.value)
+    assert "stage pair-test failed at step" in text
+    assert "Lost atoms" in text or "lost atoms" in text
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "failed"

@@ -1,0 +1,109 @@
+"""The whole pipeline for real: local Dask cluster, LAMMPS stages, zarr store, plain xarray."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mesosweep.cli import main
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """Run the tiny sweep once through the command line; share the store between tests."""
+    import tests.conftest as conf
+
+    root = tmp_path_factory.mktemp("sweep")
+    spec = root / "tiny.toml"
+    spec.write_text(conf.TINY_SPEC.format(output="tiny.zarr", ranks=1))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        code = main(["run", str(spec)])
+    finally:
+        mp.undo()
+    return code, root
+
+
+def test_sweep_exits_zero_and_every_realisation_is_done(swept):
+    code, root = swept
+    assert code == 0
+    import xarray as xr
+
+    ds = xr.open_zarr(root / "tiny.zarr", consolidated=False)
+    assert (ds.status.values == 2).all()  # flag 2 = done
+    assert ds.status.attrs["flag_meanings"] == "pending running done failed"
+    assert (ds.attempts.values == 1).all()
+
+
+def test_store_reads_with_plain_xarray_and_carries_units(swept):
+    _, root = swept
+    # A separate interpreter that imports xarray only: nothing of ours may be needed.
+    code = """
+import json, sys, xarray as xr
+ds = xr.open_zarr(sys.argv[1], consolidated=False)
+ours = [m for m in sys.modules if m.split('.')[0] in ('mesosweep', 'stages', 'ensemble', 'analysis', 'cluster')]
+print(json.dumps({"ours": ours, "dims": dict(ds.sizes),
+                  "units": {v: ds[v].attrs.get("units") for v in ("porosity", "thickness", "slurry_density", "springback")},
+                  "porosity": ds.porosity.values.tolist(), "spec": json.loads(ds.attrs["spec"])["sweep"]["name"],
+                  "versions": sorted(json.loads(ds.attrs["versions"])), "lammps": ds.attrs["lammps_version"]}))
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(root / "tiny.zarr")],
+                         capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)
+    assert info["ours"] == []
+    assert info["dims"]["realisation"] == 2 and info["dims"]["degree"] == 3
+    assert info["units"] == {"porosity": "1", "thickness": "um", "slurry_density": "g/cm^3",
+                             "springback": "1"}
+    assert info["spec"] == "tiny"
+    assert "lammps" in info["versions"] and int(info["lammps"]) >= 20250722
+    porosity = np.array(info["porosity"])
+    assert np.isfinite(porosity).all() and ((porosity > 0.2) & (porosity < 0.9)).all()
+
+
+def test_calendering_lowers_porosity_and_thickness(swept):
+    _, root = swept
+    import xarray as xr
+
+    ds = xr.open_zarr(root / "tiny.zarr", consolidated=False).load()
+    mean = ds.mean("realisation")
+    # Degrees are sorted: dried (0), then the spec's. Pressing harder leaves less pore space.
+    assert (np.diff(mean.porosity.values[0]) < 0).all()
+    assert (np.diff(mean.thickness.values[0]) < 0).all()
+    assert (ds.springback.sel(degree=0.35) >= 0).all()
+
+
+def test_rerun_resumes_without_launching_lammps(swept, capsys):
+    code, root = swept
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        assert main(["run", str(root / "tiny.toml")]) == 0
+    finally:
+        mp.undo()
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_same_seed_same_initial_structure(swept):
+    _, root = swept
+    work = root / "tiny.work" / "96-4"
+    a = (work / "r0000" / "structure" / "structure.data").read_text()
+    b = (work / "r0001" / "structure" / "structure.data").read_text()
+    assert a != b  # different realisations draw different structures
+    from ensemble.plan import plan
+    from ensemble.realisation import build_initial_structure
+    from ensemble.spec import load_spec
+
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        spec = load_spec(root / "tiny.toml")
+    finally:
+        mp.undo()
+    real = plan(spec)[0]
+    again = real.__class__(real.case_index, real.formulation, real.index, real.seeds,
+                           root / "again")
+    build_initial_structure(spec, again, root / "tiny.work" / "particles.npz")
+    assert (root / "again" / "structure" / "structure.data").read_text() == a
