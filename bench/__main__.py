@@ -22,7 +22,8 @@ import numpy as np
 from stages import slurry
 from stages.forcefield import load_forcefield, shipped_forcefield
 from stages.inputs import Numerics
-from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds
+from ensemble.realisation import bead_state
+from stages.lammps_data import BeadState
 from stages.lammps_env import child_environment, executable
 from stages.particles import extract_particles
 from stages.protocol import Protocol
@@ -37,12 +38,7 @@ def bench_structure(box_um: tuple[float, float, float], seed: int) -> BeadState:
     s = build_structure(db, box_um=box_um, am_volume_fraction=0.03, am_mass_percent=96.0,
                         cbd_mass_percent=4.0, am_density_g_cm3=4.68, cbd_density_g_cm3=0.95,
                         cbd_diameter_um=6.2, cbd_check_diameter_um=1.3, rng=rng)
-    molecule = s.particle.astype(np.int64)
-    state = BeadState(np.zeros(3), np.asarray(s.box_um, float), np.where(molecule > 0, AM_TYPE,
-                      CBD_TYPE), s.position_um, s.diameter_um, s.density_g_cm3, molecule,
-                      np.zeros((len(molecule), 3), np.int64), np.zeros((0, 3), np.int64))
-    spacing = float(s.diameter_um[molecule > 0].max()) * (np.pi / 6.0) ** (1.0 / 3.0)
-    return state.with_(bonds=lattice_bonds(state.position_um, molecule, spacing))
+    return bead_state(s)
 
 
 def _timed(cmd: list[str], cwd: Path) -> float:

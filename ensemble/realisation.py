@@ -25,7 +25,7 @@ from stages.inputs import STATE_FILE, Numerics, bond_spacing_um
 from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds, read_data, write_data
 from stages.particles import load_database
 from stages.protocol import RESULT_FILE
-from stages.structure import build_structure
+from stages.structure import Structure, build_structure
 
 STRUCTURE_FILE = "structure.data"
 BEAD_MAP_FILE = "beads.npz"
@@ -57,21 +57,28 @@ def build_initial_structure(spec: Spec, real: Realisation, database: Path) -> Be
         downsample=st.downsample, shape=st.shape,
         rng=np.random.default_rng(real.seeds["structure"]),
     )
-    molecule = structure.particle.astype(np.int64)
-    types = np.where(molecule > 0, AM_TYPE, CBD_TYPE)
-    state = BeadState(
-        box_lo=np.zeros(3), box_hi=np.asarray(structure.box_um, dtype=float), type=types,
-        position_um=np.asarray(structure.position_um, dtype=float),
-        diameter_um=np.asarray(structure.diameter_um, dtype=float),
-        density_g_cm3=np.asarray(structure.density_g_cm3, dtype=float), molecule=molecule,
-        image=np.zeros((len(types), 3), dtype=np.int64), bonds=np.zeros((0, 3), dtype=np.int64),
-    )
-    state = state.with_(bonds=lattice_bonds(state.position_um, molecule, bond_spacing_um(state)))
+    state = bead_state(structure)
     # The bead -> particle map, kept for tracking each secondary's shape between states.
-    np.savez(directory / BEAD_MAP_FILE, bead_id=np.arange(1, state.n + 1), particle=molecule,
+    np.savez(directory / BEAD_MAP_FILE, bead_id=np.arange(1, state.n + 1), particle=state.molecule,
              psd_ks=np.float64(structure.psd_ks))
     write_data(state, directory / STRUCTURE_FILE, title=f"mesosweep {real.label} initial structure")
     return state
+
+
+def bead_state(structure: Structure) -> BeadState:
+    """LAMMPS-ready beads of an initial structure: AM/CBD types, molecule = secondary id, and the
+    lattice bonds that hold each secondary together."""
+    molecule = structure.particle.astype(np.int64)
+    state = BeadState(
+        box_lo=np.zeros(3), box_hi=np.asarray(structure.box_um, dtype=float),
+        type=np.where(molecule > 0, AM_TYPE, CBD_TYPE),
+        position_um=np.asarray(structure.position_um, dtype=float),
+        diameter_um=np.asarray(structure.diameter_um, dtype=float),
+        density_g_cm3=np.asarray(structure.density_g_cm3, dtype=float), molecule=molecule,
+        image=np.asarray(structure.image, dtype=np.int64), bonds=np.zeros((0, 3), dtype=np.int64),
+    )
+    # Bonds from unwrapped positions: a secondary may straddle the periodic boundary.
+    return state.with_(bonds=lattice_bonds(state.unwrapped(), molecule, bond_spacing_um(state)))
 
 
 def measure(state: BeadState, voxel_size_um: float, cbd_as: str) -> dict[str, float]:

@@ -69,10 +69,12 @@ def test_calendering_lowers_porosity_and_thickness(swept):
 
     ds = xr.open_zarr(root / "tiny.zarr", consolidated=False).load()
     mean = ds.mean("realisation")
-    # Degrees are sorted: dried (0), then the spec's. Pressing harder leaves less pore space.
+    # Degrees are sorted: dried (0), then the spec's. The ensemble mean falls with compression;
+    # a single tiny realisation (a film ~1.5 particles thick) is too noisy to be monotone itself.
     assert (np.diff(mean.porosity.values[0]) < 0).all()
     assert (np.diff(mean.thickness.values[0]) < 0).all()
-    assert (ds.springback.sel(degree=0.35) >= 0).all()
+    # Pressing to 35 % leaves every realisation thinner than it dried.
+    assert (ds.thickness.sel(degree=0.35) < ds.thickness.sel(degree=0.0)).all()
 
 
 def test_rerun_resumes_without_launching_lammps(swept, capsys):

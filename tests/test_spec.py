@@ -81,7 +81,7 @@ def test_quick_toml_loads(tmp_path: Path) -> None:
     assert spec.sweep.output == tmp_path / "quick.zarr"
     assert spec.cluster == ClusterSection(kind="local", workers=2, ranks_per_realisation=1)
     assert spec.particles.diameter_range_um == (2.0, 7.0)
-    assert spec.structure.box_um == (20.0, 20.0, 30.0)
+    assert spec.structure.box_um == (16.0, 16.0, 64.0)
     assert [f.name for f in spec.formulations] == ["96-4"]
     assert spec.process.compression_degrees == (0.15, 0.30)
     assert spec.process.slurry_pressure_Pa == 1.0e5
@@ -109,7 +109,7 @@ def test_round_trip_is_equal(good: dict[str, Any], tmp_path: Path) -> None:
     plain = spec_to_dict(spec)
     json.dumps(plain)  # JSON-able
     assert plain["sweep"]["output"] == str(tmp_path / "quick.zarr")
-    assert plain["structure"]["box_um"] == [20.0, 20.0, 30.0]
+    assert plain["structure"]["box_um"] == [16.0, 16.0, 64.0]
     assert isinstance(plain["formulations"], list)
     assert parse_spec(plain, base_dir=tmp_path) == spec
     # Survives a trip through JSON text too (what provenance stores).
