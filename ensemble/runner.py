@@ -13,6 +13,7 @@ import numpy as np
 
 from ensemble import store
 from ensemble.plan import Realisation, degrees, plan, workdir_of
+from ensemble.progress import StageWatcher
 from ensemble.realisation import run_realisation
 from ensemble.seeds import sweep_seed
 from ensemble.spec import Spec, SpecError, is_mesosweep_store, spec_hash
@@ -21,6 +22,7 @@ from stages.particles import extract_particles, save_database
 from stages.synthetic import synthetic_volume
 
 DATABASE_FILE = "particles.npz"
+PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
 
 
 def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
@@ -74,10 +76,31 @@ def _values(record: dict, degs: tuple[float, ...]) -> dict[str, np.ndarray]:
     }
 
 
+def _record(path: Path, fut, real: Realisation, degs: tuple[float, ...], tag: str,
+            elapsed: float, out: TextIO) -> int:
+    """Write a finished realisation (or its failure) into the store; 1 if it failed."""
+    try:
+        record = fut.result()
+    except Exception as exc:  # a failed stage: record it, the sweep goes on
+        store.write_realisation(path, real.case_index, real.index,
+                                {"status": np.array(store.FAILED),
+                                 "error": np.array(store.clip_error(str(exc)))})
+        print(f"{tag} {real.label} FAILED after {elapsed:.0f} s: {store.clip_error(str(exc))}",
+              file=out, flush=True)
+        return 1
+    store.write_realisation(path, real.case_index, real.index, _values(record, degs))
+    por = " ".join(f"{record['per_degree'][d]['porosity']:.3f}" for d in degs)
+    print(f"{tag} {real.label} done in {record['wall_s']:.0f} s ({elapsed:.0f} s into the "
+          f"sweep); porosity by degree: {por}", file=out, flush=True)
+    return 0
+
+
 def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed."""
     out = out or sys.stdout
-    from cluster.local import start  # noqa: PLC0415 - dask starts only when a sweep runs
+    from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
+
+    from cluster.local import start  # noqa: PLC0415
 
     realisations = plan(spec)
     _open_or_create(spec, realisations, out)
@@ -105,26 +128,21 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
                                             cluster.launcher, pure=False,
                                             key=f"realisation-{real.label}-a{attempt}")
                 futures[fut] = real
-            from distributed import as_completed  # noqa: PLC0415
-
-            for n, fut in enumerate(as_completed(futures), start=1):
-                real = futures[fut]
-                elapsed = time.perf_counter() - started
+            watcher = StageWatcher(todo)
+            pending = set(futures)
+            n = 0
+            while pending:
                 try:
-                    record = fut.result()
-                except Exception as exc:  # a failed stage: record it, the sweep goes on
-                    failed += 1
-                    store.write_realisation(path, real.case_index, real.index,
-                                            {"status": np.array(store.FAILED),
-                                             "error": np.array(store.clip_error(str(exc)))})
-                    print(f"[{n}/{len(todo)}] {real.label} FAILED after {elapsed:.0f} s: "
-                          f"{store.clip_error(str(exc))}", file=out, flush=True)
-                    continue
-                store.write_realisation(path, real.case_index, real.index, _values(record, degs))
-                por = " ".join(f"{record['per_degree'][d]['porosity']:.3f}" for d in degs)
-                print(f"[{n}/{len(todo)}] {real.label} done in {record['wall_s']:.0f} s "
-                      f"({elapsed:.0f} s into the sweep); porosity by degree: {por}",
-                      file=out, flush=True)
+                    finished, pending = wait(pending, timeout=PROGRESS_SECONDS,
+                                             return_when="FIRST_COMPLETED")
+                except TimeoutError:  # nothing finished yet: look at the stages in flight
+                    finished = set()
+                for line in watcher.poll():
+                    print(line, file=out, flush=True)
+                for fut in finished:
+                    n += 1
+                    failed += _record(path, fut, futures[fut], degs, f"[{n}/{len(todo)}]",
+                                      time.perf_counter() - started, out)
         finally:
             cluster.close()
     else:
@@ -138,7 +156,8 @@ def print_summary(path: Path, out: TextIO) -> None:
     ds = store.open_store(path).load()
     done = ds["status"] == store.DONE
     print(f"\nsummary of {path}", file=out)
-    header = f"{'case':<12}{'degree':>8}{'done':>6}{'porosity':>18}{'thickness um':>18}"
+    header = (f"{'case':<12}{'degree':>8}{'done':>6}{'porosity (mean ± sd)':>24}"
+              f"{'thickness um':>18}")
     print(header, file=out)
     print("-" * len(header), file=out)
     for case in ds["case"].values:
@@ -146,9 +165,10 @@ def print_summary(path: Path, out: TextIO) -> None:
         for deg in ds["degree"].values:
             sel = ds[["porosity", "thickness"]].sel(case=case, degree=deg).where(done.sel(case=case))
             por, thick = sel["porosity"], sel["thickness"]
+            # Sample standard deviation (ddof=1): the spread of the ensemble, not of these n.
             print(f"{case:<12}{deg:>8.3f}{n_done:>6}"
-                  f"{float(por.mean()):>11.3f} ± {float(por.std()):<5.3f}"
-                  f"{float(thick.mean()):>11.2f} ± {float(thick.std()):<5.2f}", file=out)
+                  f"{float(por.mean()):>17.3f} ± {float(por.std(ddof=1)):<5.3f}"
+                  f"{float(thick.mean()):>11.2f} ± {float(thick.std(ddof=1)):<5.2f}", file=out)
     failed = int((ds["status"] == store.FAILED).sum())
     if failed:
         print(f"{failed} realisation(s) failed: see the store's 'error' variable", file=out)

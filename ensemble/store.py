@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import platform
+import warnings
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -119,12 +120,17 @@ def create(path: Path, spec: Spec, realisations: list[Realisation], lammps_versi
     encoding = {name: {"chunks": tuple(1 if d in ("case", "realisation") else ds.sizes[d]
                                        for d in var.dims)}
                 for name, var in ds.data_vars.items()}
-    ds.to_zarr(path, mode="w-", encoding=encoding, consolidated=False)
+    # Consolidated once: region writes never change metadata, so it stays valid and plain
+    # ``xr.open_zarr(path)`` reads the store without a warning. Zarr warns that consolidation
+    # is outside the v3 spec; readers without it fall back to the per-array metadata.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        ds.to_zarr(path, mode="w-", encoding=encoding, consolidated=True)
 
 
 def open_store(path: Path) -> xr.Dataset:
     """The store as an xarray dataset (lazy)."""
-    return xr.open_zarr(path, consolidated=False)
+    return xr.open_zarr(path)
 
 
 def write_realisation(path: Path, case_index: int, index: int, values: dict[str, np.ndarray]

@@ -1,5 +1,6 @@
 """The whole pipeline for real: local Dask cluster, LAMMPS stages, zarr store, plain xarray."""
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -21,7 +22,8 @@ def swept(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     try:
-        code = main(["run", str(spec)])
+        with open(root / "run.log", "w") as log, contextlib.redirect_stdout(log):
+            code = main(["run", str(spec)])
     finally:
         mp.undo()
     return code, root
@@ -32,7 +34,7 @@ def test_sweep_exits_zero_and_every_realisation_is_done(swept):
     assert code == 0
     import xarray as xr
 
-    ds = xr.open_zarr(root / "tiny.zarr", consolidated=False)
+    ds = xr.open_zarr(root / "tiny.zarr")
     assert (ds.status.values == 2).all()  # flag 2 = done
     assert ds.status.attrs["flag_meanings"] == "pending running done failed"
     assert (ds.attempts.values == 1).all()
@@ -43,14 +45,15 @@ def test_store_reads_with_plain_xarray_and_carries_units(swept):
     # A separate interpreter that imports xarray only: nothing of ours may be needed.
     code = """
 import json, sys, xarray as xr
-ds = xr.open_zarr(sys.argv[1], consolidated=False)
+ds = xr.open_zarr(sys.argv[1])
 ours = [m for m in sys.modules if m.split('.')[0] in ('mesosweep', 'stages', 'ensemble', 'analysis', 'cluster')]
 print(json.dumps({"ours": ours, "dims": dict(ds.sizes),
                   "units": {v: ds[v].attrs.get("units") for v in ("porosity", "thickness", "slurry_density", "springback")},
                   "porosity": ds.porosity.values.tolist(), "spec": json.loads(ds.attrs["spec"])["sweep"]["name"],
                   "versions": sorted(json.loads(ds.attrs["versions"])), "lammps": ds.attrs["lammps_version"]}))
 """
-    out = subprocess.run([sys.executable, "-c", code, str(root / "tiny.zarr")],
+    # -W error: opening the store the plain way must not even warn.
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code, str(root / "tiny.zarr")],
                          capture_output=True, text=True, check=True)
     info = json.loads(out.stdout)
     assert info["ours"] == []
@@ -67,7 +70,7 @@ def test_calendering_lowers_porosity_and_thickness(swept):
     _, root = swept
     import xarray as xr
 
-    ds = xr.open_zarr(root / "tiny.zarr", consolidated=False).load()
+    ds = xr.open_zarr(root / "tiny.zarr").load()
     mean = ds.mean("realisation")
     # Degrees are sorted: dried (0), then the spec's. The ensemble mean falls with compression;
     # a single tiny realisation (a film ~1.5 particles thick) is too noisy to be monotone itself.
@@ -86,6 +89,13 @@ def test_rerun_resumes_without_launching_lammps(swept, capsys):
     finally:
         mp.undo()
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_progress_reports_each_stage(swept):
+    _, root = swept
+    log = (root / "run.log").read_text()
+    for stage in ("slurry", "drying", "calendering-0.1500", "calendering-0.3500"):
+        assert f"96-4/r0000 {stage}: done" in log
 
 
 def test_same_seed_same_initial_structure(swept):

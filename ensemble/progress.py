@@ -1,0 +1,67 @@
+"""Progress of running realisations, read from their work directories.
+
+Each stage leaves ``log.lammps`` while it runs and ``result.json`` when it ends, so the driver
+(or anyone with the shared filesystem) can tell what is running and what finished without
+asking the workers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from ensemble.plan import Realisation
+from stages.protocol import LOG_FILE, RESULT_FILE
+
+
+def stage_dirs(real: Realisation) -> list[Path]:
+    """The realisation's stage directories that exist, in the order the stages run."""
+    if not real.workdir.exists():
+        return []
+    order = {"structure": 0, "slurry": 1, "drying": 2}
+    dirs = [d for d in real.workdir.iterdir() if d.is_dir()]
+    return sorted(dirs, key=lambda d: (order.get(d.name, 3), d.name))
+
+
+def stage_state(directory: Path) -> tuple[str, dict]:
+    """('running' | 'done' | 'failed' | 'pending', result) of one stage directory."""
+    result_path = directory / RESULT_FILE
+    if result_path.exists():
+        try:
+            result = json.loads(result_path.read_text())
+        except json.JSONDecodeError:  # being written right now
+            return "running", {}
+        return result.get("status", "failed"), result
+    if (directory / LOG_FILE).exists():
+        return "running", {}
+    return "pending", {}
+
+
+class StageWatcher:
+    """Reports each stage transition of the watched realisations once."""
+
+    def __init__(self, realisations: Iterable[Realisation]):
+        self.realisations = list(realisations)
+        self._seen: dict[Path, str] = {}
+
+    def poll(self) -> list[str]:
+        """New transitions since the last poll, as printable lines."""
+        lines = []
+        for real in self.realisations:
+            for d in stage_dirs(real):
+                if d.name == "structure":
+                    continue
+                state, result = stage_state(d)
+                if state == "pending" or self._seen.get(d) == state:
+                    continue
+                self._seen[d] = state
+                if state == "done":
+                    lines.append(f"  {real.label} {d.name}: done, {result['steps']} steps in "
+                                 f"{result['wall_s']:.1f} s "
+                                 f"({result['atom_steps_per_s']:.3g} atom-steps/s)")
+                elif state == "running":
+                    lines.append(f"  {real.label} {d.name}: running")
+                else:
+                    lines.append(f"  {real.label} {d.name}: failed")
+        return lines
