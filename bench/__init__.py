@@ -1,1 +1,7 @@
-"""Benchmarks that print ratios against a peer or a bare baseline measured in the same run."""
+"""Benchmarks that print ratios against a peer or a bare baseline measured in the same run.
+
+One module per figure, each with ``main(argv) -> int``; ``FIGURES`` lists them in the order
+``python -m bench`` runs them.
+"""
+
+FIGURES = ("slurry_throughput",)

@@ -1,0 +1,7 @@
+"""Subcommands of ``mesosweep``: one module each, with ``add_parser(sub)`` and ``run(args)``.
+
+``COMMANDS`` lists the modules in the order ``--help`` shows them; a module imports its heavy
+dependencies inside ``run`` so that ``--help`` stays fast.
+"""
+
+COMMANDS = ("run", "particles")

@@ -1,0 +1,39 @@
+"""``mesosweep run SPEC``: validate a sweep spec in full, then run or resume it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run (or resume) a sweep described by a TOML spec",
+                       description="Validate the spec in full, then run every realisation not "
+                                   "yet done and write the results into the spec's store.")
+    p.add_argument("spec", type=Path, help="sweep spec (TOML), e.g. sweeps/quick.toml")
+    p.add_argument("--check", action="store_true",
+                   help="validate the spec and print its plan; run nothing, write nothing")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ensemble.plan import plan
+    from ensemble.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        print(f"mesosweep: invalid sweep spec\n{exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{args.spec}: valid; {len(plan(spec))} realisation(s) x "
+              f"{len(spec.process.compression_degrees)} compression degree(s) -> "
+              f"{spec.sweep.output}")
+        return 0
+    from ensemble.runner import run_sweep
+
+    try:
+        return run_sweep(spec)
+    except SpecError as exc:
+        print(f"mesosweep: {exc}", file=sys.stderr)
+        return 2
