@@ -7,9 +7,11 @@ interrupted realisation restarts from its last finished stage. Runs on a Dask wo
 
 from __future__ import annotations
 
+import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,12 @@ import numpy as np
 from analysis.phases import AM
 from analysis.porosity import electrode_thickness, porosity
 from analysis.voxelise import voxelise
+from ensemble import store
 from ensemble.plan import Realisation, degrees
 from ensemble.spec import Spec, resolve_forcefield
 from stages import calendering, drying, slurry
 from stages.forcefield import load_forcefield
-from stages.inputs import STATE_FILE, Numerics, bond_spacing_um
+from stages.inputs import STATE_FILE, Numerics, StageError, bond_spacing_um
 from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds, read_data, write_data
 from stages.particles import load_database
 from stages.protocol import RESULT_FILE
@@ -29,6 +32,7 @@ from stages.structure import Structure, build_structure
 
 STRUCTURE_FILE = "structure.data"
 BEAD_MAP_FILE = "beads.npz"
+LAUNCH_LOG = "launches.log"  # one line per LAMMPS launch, over every attempt
 
 
 def _done(directory: Path) -> dict | None:
@@ -96,71 +100,149 @@ def numerics_of(spec: Spec, stage: str) -> Numerics:
     return Numerics(n.timestep_fraction, n.check_steps, max_steps, n.relax_max_steps, n.tolerance)
 
 
-def run_realisation(spec: Spec, real: Realisation, database: Path,
-                    launcher: Sequence[str]) -> dict:
+class _Recorder:
+    """Writes the realisation's progress into its own chunks of the store, as it happens."""
+
+    def __init__(self, store_path: Path | None, real: Realisation):
+        self.path, self.real = store_path, real
+        self.launches = 0
+        self.steps = 0
+
+    def write(self, **values) -> None:
+        if self.path is not None:
+            store.write_realisation(self.path, self.real.case_index, self.real.index, values)
+
+    def stage(self, name: str, status: int, wall: float = float("nan"), steps: int = 0) -> None:
+        if self.path is not None:
+            store.write_stage(self.path, self.real.case_index, self.real.index, name, status,
+                              wall, steps)
+
+    def lammps(self, run, directory: Path, launcher: Sequence[str]) -> dict:
+        """Run one LAMMPS stage, counting the launch in the realisation's launch log."""
+        self.launches += 1
+        with open(self.real.workdir / LAUNCH_LOG, "a") as log:
+            log.write(f"{directory.name} {time.time():.3f}\n")
+        result = run(directory, launcher)
+        self.steps += int(result["steps"])
+        return result
+
+
+def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
+                    store_path: Path | None = None) -> dict:
     """Run (or resume) one realisation; return its figures per compression degree.
 
-    Raises the stage's error when a LAMMPS run fails; the caller records it.
+    With ``store_path``, the realisation records its status, stages, figures and provenance in
+    its own chunks of the store as it goes (status last). A LAMMPS failure is recorded (error,
+    log tail) and raised; the caller decides whether to retry.
     """
     started = time.perf_counter()
-    launches = 0
+    rec = _Recorder(store_path, real)
+    real.workdir.mkdir(parents=True, exist_ok=True)
+    attempts = 1
+    if store_path is not None:
+        attempts = int(store.read_values(store_path, "attempts")[real.case_index, real.index]) + 1
+    rec.write(attempts=attempts, started_at=time.time(), host=socket.gethostname(),
+              job_id=batch_job_id(), error="", log_tail="", status=store.RUNNING)
+    current = "structure"
+    try:
+        rec.stage(current, store.RUNNING)
+        t0 = time.perf_counter()
+        initial = build_initial_structure(spec, real, database)
+        rec.stage(current, store.DONE, time.perf_counter() - t0)
+        figures = _run_stages(spec, real, initial, launcher, rec)
+    except Exception as exc:
+        tail = exc.log_tail if isinstance(exc, StageError) else ""
+        stage_name = getattr(exc, "stage_name", current)
+        rec.stage(stage_name if stage_name in store.STAGES else current, store.FAILED)
+        rec.write(error=store.clip_error(str(exc)), log_tail=tail, finished_at=time.time(),
+                  wall_time=time.perf_counter() - started, lammps_launches=rec.launches,
+                  status=store.FAILED)
+        raise
+    wall = time.perf_counter() - started
+    degs = degrees(spec)
+    per = figures["per_degree"]
+    rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),
+              thickness=np.array([per[d]["thickness_um"] for d in degs]),
+              springback=np.array([per[d]["springback"] for d in degs]),
+              slurry_density=figures["slurry_density_g_cm3"], wall_time=wall,
+              lammps_launches=rec.launches, finished_at=time.time(), status=store.DONE)
+    return {"case_index": real.case_index, "index": real.index, **figures,
+            "launches": rec.launches, "wall_s": wall, "host": socket.gethostname(),
+            "attempt": attempts}
+
+
+def batch_job_id() -> str:
+    """The batch job this process runs in ('' outside Slurm and PBS)."""
+    return os.environ.get("SLURM_JOB_ID") or os.environ.get("PBS_JOBID") or ""
+
+
+@contextmanager
+def _staged(rec: _Recorder, name: str) -> Iterator[None]:
+    """Mark stage ``name`` running, then done (with wall time and steps) or failed."""
+    t0, steps0 = time.perf_counter(), rec.steps
+    rec.stage(name, store.RUNNING)
+    try:
+        yield
+    except Exception as exc:
+        exc.stage_name = name  # the caller records the failure against this stage
+        raise
+    rec.stage(name, store.DONE, time.perf_counter() - t0, rec.steps - steps0)
+
+
+def _run_stages(spec: Spec, real: Realisation, initial: BeadState, launcher: Sequence[str],
+                rec: _Recorder) -> dict:
+    """Slurry → drying → calendering per degree → metrics; finished stages are not rerun."""
     proc = spec.process
     ff_slurry = load_forcefield(resolve_forcefield(spec.numerics.forcefield_slurry))
     ff_dried = load_forcefield(resolve_forcefield(spec.numerics.forcefield_dried))
-    initial = build_initial_structure(spec, real, database)
 
-    d = real.workdir / "slurry"
-    result = _done(d)
-    if result is None:
-        slurry.build_inputs(
-            initial, d, ff=ff_slurry, temperature_K=proc.slurry_temperature_K,
-            pressure_Pa=proc.slurry_pressure_Pa,
-            solid_content_percent=real.formulation.solid_content_percent,
-            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-            numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"])
-        result = slurry.run(d, launcher)
-        launches += 1
-    slurry_state, slurry_fig = slurry.read_output(d, result)
-
-    d = real.workdir / "drying"
-    result = _done(d)
-    if result is None:
-        drying.build_inputs(
-            slurry_state, d, ff=ff_dried, temperature_K=proc.drying_temperature_K,
-            dried_porosity=real.formulation.dried_porosity_percent / 100.0,
-            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-            speed_um_per_us=proc.calendering_speed_um_per_us,
-            numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"])
-        result = drying.run(d, launcher)
-        launches += 1
-    dried_state, dried_fig = drying.read_output(d, result)
-
-    an = spec.analysis
-    per_degree: dict[float, dict[str, float]] = {}
-    for degree in degrees(spec):
-        if degree == 0.0:
-            per_degree[degree] = {**measure(dried_state, an.voxel_size_um, an.cbd_as),
-                                  "springback": 0.0}
-            continue
-        d = real.workdir / f"calendering-{degree:.4f}"
+    with _staged(rec, "slurry"):
+        d = real.workdir / "slurry"
         result = _done(d)
         if result is None:
-            calendering.build_inputs(
-                real.workdir / "drying" / STATE_FILE, d, ff=ff_dried,
-                temperature_K=proc.calendering_temperature_K, compression_degree=degree,
-                speed_um_per_us=proc.calendering_speed_um_per_us,
-                numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"])
-            result = calendering.run(d, launcher)
-            launches += 1
-        state, fig = calendering.read_output(d, result, degree)
-        per_degree[degree] = {**measure(state, an.voxel_size_um, an.cbd_as),
-                              "springback": fig["springback"]}
+            slurry.build_inputs(
+                initial, d, ff=ff_slurry, temperature_K=proc.slurry_temperature_K,
+                pressure_Pa=proc.slurry_pressure_Pa,
+                solid_content_percent=real.formulation.solid_content_percent,
+                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
+                numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"])
+            result = rec.lammps(slurry.run, d, launcher)
+        slurry_state, slurry_fig = slurry.read_output(d, result)
 
-    return {
-        "case_index": real.case_index, "index": real.index, "per_degree": per_degree,
-        "slurry_density_g_cm3": slurry_fig["slurry_density_g_cm3"],
-        "launches": launches, "wall_s": time.perf_counter() - started,
-        "host": socket.gethostname(),
-    }
+    with _staged(rec, "drying"):
+        d = real.workdir / "drying"
+        result = _done(d)
+        if result is None:
+            drying.build_inputs(
+                slurry_state, d, ff=ff_dried, temperature_K=proc.drying_temperature_K,
+                dried_porosity=real.formulation.dried_porosity_percent / 100.0,
+                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
+                speed_um_per_us=proc.calendering_speed_um_per_us,
+                numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"])
+            result = rec.lammps(drying.run, d, launcher)
+        dried_state, _ = drying.read_output(d, result)
+
+    states: dict[float, tuple[BeadState, float]] = {0.0: (dried_state, 0.0)}
+    with _staged(rec, "calendering"):
+        for degree in degrees(spec):
+            if degree == 0.0:
+                continue
+            d = real.workdir / f"calendering-{degree:.4f}"
+            result = _done(d)
+            if result is None:
+                calendering.build_inputs(
+                    real.workdir / "drying" / STATE_FILE, d, ff=ff_dried,
+                    temperature_K=proc.calendering_temperature_K, compression_degree=degree,
+                    speed_um_per_us=proc.calendering_speed_um_per_us,
+                    numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"])
+                result = rec.lammps(calendering.run, d, launcher)
+            state, fig = calendering.read_output(d, result, degree)
+            states[degree] = (state, fig["springback"])
+
+    an = spec.analysis
+    with _staged(rec, "analysis"):
+        per_degree = {deg: {**measure(state, an.voxel_size_um, an.cbd_as), "springback": sb}
+                      for deg, (state, sb) in states.items()}
+    return {"per_degree": per_degree, "slurry_density_g_cm3": slurry_fig["slurry_density_g_cm3"]}

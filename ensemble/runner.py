@@ -23,6 +23,7 @@ from stages.synthetic import synthetic_volume
 
 DATABASE_FILE = "particles.npz"
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
+MAX_ATTEMPTS = 2  # a realisation whose stage fails is started at most this often
 
 
 def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
@@ -61,38 +62,19 @@ def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO) ->
     print(f"store: created {path}", file=out, flush=True)
 
 
-def _values(record: dict, degs: tuple[float, ...]) -> dict[str, np.ndarray]:
-    per = record["per_degree"]
-    return {
-        "porosity": np.array([per[d]["porosity"] for d in degs]),
-        "thickness": np.array([per[d]["thickness_um"] for d in degs]),
-        "springback": np.array([per[d]["springback"] for d in degs]),
-        "slurry_density": np.array(record["slurry_density_g_cm3"]),
-        "status": np.array(store.DONE),
-        "wall_time": np.array(record["wall_s"]),
-        "lammps_launches": np.array(record["launches"]),
-        "host": np.array(record["host"][:64]),
-        "error": np.array(""),
-    }
-
-
-def _record(path: Path, fut, real: Realisation, degs: tuple[float, ...], tag: str,
-            elapsed: float, out: TextIO) -> int:
-    """Write a finished realisation (or its failure) into the store; 1 if it failed."""
+def _report(fut, real: Realisation, degs: tuple[float, ...], tag: str, elapsed: float,
+            out: TextIO) -> bool:
+    """Print a finished realisation (the worker wrote it into the store); True if it failed."""
     try:
         record = fut.result()
-    except Exception as exc:  # a failed stage: record it, the sweep goes on
-        store.write_realisation(path, real.case_index, real.index,
-                                {"status": np.array(store.FAILED),
-                                 "error": np.array(store.clip_error(str(exc)))})
+    except Exception as exc:  # a failed stage: the worker recorded it, the sweep goes on
         print(f"{tag} {real.label} FAILED after {elapsed:.0f} s: {store.clip_error(str(exc))}",
               file=out, flush=True)
-        return 1
-    store.write_realisation(path, real.case_index, real.index, _values(record, degs))
+        return True
     por = " ".join(f"{record['per_degree'][d]['porosity']:.3f}" for d in degs)
     print(f"{tag} {real.label} done in {record['wall_s']:.0f} s ({elapsed:.0f} s into the "
           f"sweep); porosity by degree: {por}", file=out, flush=True)
-    return 0
+    return False
 
 
 def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
@@ -105,9 +87,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
     realisations = plan(spec)
     _open_or_create(spec, realisations, out)
     path = spec.sweep.output
-    ds = store.open_store(path)
-    status = ds["status"].values
-    attempts = ds["attempts"].values
+    status = store.read_values(path, "status")
     todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]
     database = prepare_database(spec, workdir_of(spec), out)
     degs = degrees(spec)
@@ -119,15 +99,17 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
         started = time.perf_counter()
         try:
             futures = {}
-            for real in todo:
-                attempt = int(attempts[real.case_index, real.index]) + 1
+
+            def submit(real: Realisation) -> None:
                 store.write_realisation(path, real.case_index, real.index,
-                                        {"status": np.array(store.RUNNING),
-                                         "attempts": np.array(attempt)})
+                                        {"status": store.QUEUED})
                 fut = cluster.client.submit(run_realisation, spec, real, database,
-                                            cluster.launcher, pure=False,
-                                            key=f"realisation-{real.label}-a{attempt}")
+                                            cluster.launcher, path, pure=False,
+                                            key=f"realisation-{real.label}-{time.time_ns()}")
                 futures[fut] = real
+
+            for real in todo:
+                submit(real)
             watcher = StageWatcher(todo)
             pending = set(futures)
             n = 0
@@ -140,9 +122,20 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
                 for line in watcher.poll():
                     print(line, file=out, flush=True)
                 for fut in finished:
-                    n += 1
-                    failed += _record(path, fut, futures[fut], degs, f"[{n}/{len(todo)}]",
-                                      time.perf_counter() - started, out)
+                    real = futures.pop(fut)
+                    elapsed = time.perf_counter() - started
+                    attempts = int(store.read_values(path, "attempts")[real.case_index,
+                                                                          real.index])
+                    if not _report(fut, real, degs, f"[{n + 1}/{len(todo)}]", elapsed, out):
+                        n += 1
+                    elif attempts < MAX_ATTEMPTS:
+                        print(f"  {real.label}: retrying (attempt {attempts + 1} of "
+                              f"{MAX_ATTEMPTS})", file=out, flush=True)
+                        submit(real)
+                        pending.add(next(f for f, r in futures.items() if r is real))
+                    else:
+                        n += 1
+                        failed += 1
         finally:
             cluster.close()
     else:

@@ -3,14 +3,19 @@
 Data model (dims, coords, attrs):
 
 - dims ``case`` (formulation name), ``realisation`` (index), ``degree`` (compression degree;
-  0 is the dried, uncalendered electrode), ``stream`` (seed streams).
+  0 is the dried, uncalendered electrode), ``stage`` (structure … analysis), ``stream`` (seeds).
 - per (case, realisation, degree): ``porosity`` (1), ``thickness`` (µm), ``springback`` (1).
-- per (case, realisation): ``slurry_density`` (g/cm³), ``status`` (flags: pending, running,
-  done, failed), ``attempts``, ``wall_time`` (s), ``host``, ``error``; ``seed`` per stream.
+- per (case, realisation): ``slurry_density`` (g/cm³), ``status`` (flags: queued, running,
+  done, failed), ``attempts``, ``wall_time`` (s), ``started_at``/``finished_at`` (CF time),
+  ``host``, ``job_id``, ``error``, ``log_tail``, ``lammps_launches``; ``seed`` per stream.
+- per (case, realisation, stage): ``stage_status`` (same flags), ``stage_wall_time`` (s),
+  ``stage_steps`` (LAMMPS steps).
 - dataset attrs: ``mesosweep_version``, ``spec`` (canonical JSON), ``spec_hash``, versions.
 
-The template is written once; each realisation is then written into its own region (chunks of
-one realisation), so a missing value is never read as "done": ``status`` says what happened.
+The template is written once; afterwards each realisation writes only its own chunks (every
+variable is chunked by one case and one realisation), so concurrent writers never share a chunk,
+and a missing value is never read as "done": ``status`` says what happened. Values are written
+before the status that vouches for them, so an interrupted write leaves the old status.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from ensemble.plan import Realisation, degrees
 from ensemble.seeds import STREAMS
 from ensemble.spec import Spec, canonical_json, spec_hash
 
-PENDING, RUNNING, DONE, FAILED = 0, 1, 2, 3
-STATUS_MEANINGS = "pending running done failed"
+QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
+STATUS_MEANINGS = "queued running done failed"
+STAGES = ("structure", "slurry", "drying", "calendering", "analysis")
+TIME_UNITS = "seconds since 1970-01-01T00:00:00Z"
 PACKAGES = ("mesosweep", "lammps", "mpi4py", "dask", "distributed", "dask-jobqueue", "numpy",
             "scipy", "xarray", "zarr", "scikit-image")
 ERROR_WIDTH = 400
@@ -48,11 +56,13 @@ def package_versions() -> dict[str, str]:
 
 
 def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
-    """The empty dataset of a sweep: every variable with its units, all realisations pending."""
+    """The empty dataset of a sweep: every variable with its units, all realisations queued."""
     cases = [f.name for f in spec.formulations]
     n_c, n_r, degs = len(cases), spec.sweep.realisations, degrees(spec)
     shape3, shape2 = (n_c, n_r, len(degs)), (n_c, n_r)
     dims3, dims2 = ("case", "realisation", "degree"), ("case", "realisation")
+    dims_s, shape_s = ("case", "realisation", "stage"), (n_c, n_r, len(STAGES))
+    flags = {"flag_values": [QUEUED, RUNNING, DONE, FAILED], "flag_meanings": STATUS_MEANINGS}
     seeds = np.zeros((n_c, n_r, len(STREAMS)), dtype=np.int64)
     for real in realisations:
         seeds[real.case_index, real.index] = [real.seeds[s] for s in STREAMS]
@@ -71,10 +81,27 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         "slurry_density": xr.Variable(dims2, np.full(shape2, np.nan),
                                       {"units": "g/cm^3", "description": "mass over box volume "
                                        "at the end of the slurry stage, solvent included"}),
-        "status": xr.Variable(dims2, np.full(shape2, PENDING, dtype=np.int8),
-                              {"flag_values": [PENDING, RUNNING, DONE, FAILED],
-                               "flag_meanings": STATUS_MEANINGS,
-                               "description": "what happened to the realisation"}),
+        "status": xr.Variable(dims2, np.full(shape2, QUEUED, dtype=np.int8),
+                              {**flags, "description": "what happened to the realisation"}),
+        "stage_status": xr.Variable(dims_s, np.full(shape_s, QUEUED, dtype=np.int8),
+                                    {**flags, "description": "what happened to each stage of "
+                                     "the realisation's last attempt"}),
+        "stage_wall_time": xr.Variable(dims_s, np.full(shape_s, np.nan),
+                                       {"units": "s", "description": "wall time of the stage "
+                                        "(LAMMPS stages: the MPI run; calendering: all degrees)"}),
+        "stage_steps": xr.Variable(dims_s, np.zeros(shape_s, dtype=np.int64),
+                                   {"units": "1", "description": "LAMMPS timesteps run"}),
+        "started_at": xr.Variable(dims2, np.full(shape2, np.nan),
+                                  {"units": TIME_UNITS, "calendar": "standard",
+                                   "description": "start of the last attempt (UTC)"}),
+        "finished_at": xr.Variable(dims2, np.full(shape2, np.nan),
+                                   {"units": TIME_UNITS, "calendar": "standard",
+                                    "description": "end of the last attempt (UTC)"}),
+        "job_id": xr.Variable(dims2, np.full(shape2, "", dtype=object),
+                              {"description": "batch job that ran the last attempt ('' when "
+                               "local)"}),
+        "log_tail": xr.Variable(dims2, np.full(shape2, "", dtype=object),
+                                {"description": "last lines of the failed stage's LAMMPS log"}),
         "attempts": xr.Variable(dims2, np.zeros(shape2, dtype=np.int16),
                                 {"units": "1", "description": "times the realisation was started"}),
         "wall_time": xr.Variable(dims2, np.full(shape2, np.nan),
@@ -99,6 +126,8 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
                    {"units": "1", "description": "compression degree: fraction of the dried "
                     "thickness removed by the calendering plane; 0 = dried electrode"}),
         "stream": ("stream", np.array(STREAMS, dtype=object), {"description": "seed stream"}),
+        "stage": ("stage", np.array(STAGES, dtype=object),
+                  {"description": "stage of a realisation, in the order they run"}),
     }
     attrs = {
         "title": f"mesosweep sweep {spec.sweep.name}",
@@ -133,23 +162,32 @@ def open_store(path: Path) -> xr.Dataset:
     return xr.open_zarr(path)
 
 
-def write_realisation(path: Path, case_index: int, index: int, values: dict[str, np.ndarray]
-                      ) -> None:
-    """Write one realisation's values into its own region of the store.
+def write_realisation(path: Path, case_index: int, index: int,
+                      values: dict[str, object]) -> None:
+    """Write one realisation's values into its own chunks of the store.
 
-    ``values`` maps variable names to arrays shaped like one realisation's slice: scalars for
-    (case, realisation) variables, one value per degree for the others.
+    ``values`` maps variable names to values shaped like one realisation's slice: scalars for
+    (case, realisation) variables, one value per degree or stage for the others. ``status``,
+    if given, is written last, so it never vouches for values that were not written.
     """
-    ds = open_store(path)
-    region = {"case": slice(case_index, case_index + 1), "realisation": slice(index, index + 1)}
-    out = {}
-    for name, value in values.items():
-        dims = ds[name].dims
-        arr = np.asarray(value, dtype=ds[name].dtype)
-        out[name] = xr.Variable(dims, arr.reshape((1, 1) + arr.shape))
-    xr.Dataset(out).to_zarr(path, region={**region, **{d: slice(None) for d in ("degree",)
-                                                      if any("degree" in ds[n].dims for n in out)}},
-                            consolidated=False)
+    group = zarr.open_group(str(path), mode="r+")
+    for name in sorted(values, key=lambda n: n == "status"):
+        group[name][case_index, index] = values[name]
+
+
+def write_stage(path: Path, case_index: int, index: int, stage: str, status: int,
+                wall_time_s: float = float("nan"), steps: int = 0) -> None:
+    """Record one stage's status (and, when it ended, its wall time and steps)."""
+    group = zarr.open_group(str(path), mode="r+")
+    k = STAGES.index(stage)
+    group["stage_wall_time"][case_index, index, k] = wall_time_s
+    group["stage_steps"][case_index, index, k] = steps
+    group["stage_status"][case_index, index, k] = status
+
+
+def read_values(path: Path, name: str) -> np.ndarray:
+    """One variable's raw values (no decoding), cheaply, without xarray."""
+    return zarr.open_group(str(path), mode="r")[name][...]
 
 
 def clip_error(text: str) -> str:

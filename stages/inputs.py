@@ -30,6 +30,13 @@ KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
 class StageError(RuntimeError):
     """A stage's LAMMPS run failed; the message holds the stage, step, last thermo and log tail."""
 
+    def __init__(self, message: str, log_tail: str = ""):
+        super().__init__(message)
+        self.log_tail = log_tail
+
+    def __reduce__(self):  # keep the log tail when Dask ships the error to the driver
+        return (self.__class__, (str(self), self.log_tail))
+
 
 @dataclass(frozen=True)
 class Numerics:
@@ -140,8 +147,9 @@ def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | No
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     if proc.returncode != 0 or result is None or result.get("status") != "done":
         reason = (result or {}).get("error") or f"exit status {proc.returncode}"
-        raise StageError(f"{reason}\n--- log tail ({directory / LOG_FILE}) ---\n"
-                         f"{log_tail(directory)}\n--- stderr ---\n{proc.stderr[-2000:]}")
+        tail = log_tail(directory)
+        raise StageError(f"{reason}\n--- log tail ({directory / LOG_FILE}) ---\n{tail}\n"
+                         f"--- stderr ---\n{proc.stderr[-2000:]}", log_tail=tail)
     return result
 
 

@@ -36,8 +36,14 @@ def test_sweep_exits_zero_and_every_realisation_is_done(swept):
 
     ds = xr.open_zarr(root / "tiny.zarr")
     assert (ds.status.values == 2).all()  # flag 2 = done
-    assert ds.status.attrs["flag_meanings"] == "pending running done failed"
+    assert ds.status.attrs["flag_meanings"] == "queued running done failed"
     assert (ds.attempts.values == 1).all()
+    assert (ds.stage_status.values == 2).all()  # every stage of every realisation done
+    assert (ds.stage_steps.sel(stage="slurry").values > 0).all()
+    # CF time units: xarray decodes the timestamps without anything of ours.
+    assert np.issubdtype(ds.started_at.dtype, np.datetime64)
+    assert (ds.finished_at.values > ds.started_at.values).all()
+    assert (ds.lammps_launches.values == 4).all()  # slurry, drying, two degrees
 
 
 def test_store_reads_with_plain_xarray_and_carries_units(swept):
