@@ -15,13 +15,21 @@ from ensemble.plan import Realisation
 from stages.protocol import LOG_FILE, RESULT_FILE
 
 
+def stage_name(directory: Path) -> str:
+    """The stage a directory belongs to: a running attempt works in ``.NAME.ID.tmp``."""
+    name = directory.name
+    if name.startswith(".") and name.endswith(".tmp"):
+        return name[1:].rsplit(".", 2)[0]
+    return name
+
+
 def stage_dirs(real: Realisation) -> list[Path]:
-    """The realisation's stage directories that exist, in the order the stages run."""
+    """The realisation's stage directories that exist (running attempts included), in order."""
     if not real.workdir.exists():
         return []
     order = {"structure": 0, "slurry": 1, "drying": 2}
     dirs = [d for d in real.workdir.iterdir() if d.is_dir()]
-    return sorted(dirs, key=lambda d: (order.get(d.name, 3), d.name))
+    return sorted(dirs, key=lambda d: (order.get(stage_name(d), 3), stage_name(d), d.name))
 
 
 def stage_state(directory: Path) -> tuple[str, dict]:
@@ -43,25 +51,27 @@ class StageWatcher:
 
     def __init__(self, realisations: Iterable[Realisation]):
         self.realisations = list(realisations)
-        self._seen: dict[Path, str] = {}
+        self._seen: dict[tuple[str, str], str] = {}
 
     def poll(self) -> list[str]:
         """New transitions since the last poll, as printable lines."""
         lines = []
         for real in self.realisations:
             for d in stage_dirs(real):
-                if d.name == "structure":
+                name = stage_name(d)
+                if name == "structure":
                     continue
                 state, result = stage_state(d)
-                if state == "pending" or self._seen.get(d) == state:
+                key = (real.label, name)
+                if state == "pending" or self._seen.get(key) == state:
                     continue
-                self._seen[d] = state
+                self._seen[key] = state
                 if state == "done":
-                    lines.append(f"  {real.label} {d.name}: done, {result['steps']} steps in "
+                    lines.append(f"  {real.label} {name}: done, {result['steps']} steps in "
                                  f"{result['wall_s']:.1f} s "
                                  f"({result['atom_steps_per_s']:.3g} atom-steps/s)")
                 elif state == "running":
-                    lines.append(f"  {real.label} {d.name}: running")
+                    lines.append(f"  {real.label} {name}: running")
                 else:
-                    lines.append(f"  {real.label} {d.name}: failed")
+                    lines.append(f"  {real.label} {name}: failed")
         return lines

@@ -8,9 +8,11 @@ interrupted realisation restarts from its last finished stage. Runs on a Dask wo
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +35,32 @@ from stages.structure import Structure, build_structure
 STRUCTURE_FILE = "structure.data"
 BEAD_MAP_FILE = "beads.npz"
 LAUNCH_LOG = "launches.log"  # one line per LAMMPS launch, over every attempt
+
+
+def _run_once(rec: _Recorder, directory: Path, build: Callable[[Path], object],
+              run: Callable[[Path, Sequence[str]], dict], launcher: Sequence[str]) -> dict:
+    """A stage's result: from ``directory`` if it finished before, else from a fresh run.
+
+    The run happens in a private temporary directory that is renamed to ``directory`` only when
+    it finished, so an interrupted or concurrent attempt never leaves a half-written stage.
+    """
+    result = _done(directory)
+    if result is not None:
+        return result
+    tmp = directory.with_name(f".{directory.name}.{uuid.uuid4().hex[:12]}.tmp")
+    build(tmp)
+    rec.lammps(run, tmp, launcher)
+    try:
+        os.rename(tmp, directory)
+    except OSError:  # another attempt published this stage first; its result stands
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _done(directory)
+
+
+def _clear_interrupted(workdir: Path) -> None:
+    """Remove the temporary stage directories of interrupted attempts."""
+    for tmp in workdir.glob(".*.tmp"):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _done(directory: Path) -> dict | None:
@@ -58,7 +86,7 @@ def build_initial_structure(spec: Spec, real: Realisation, database: Path) -> Be
         am_mass_percent=f.am_mass_percent, cbd_mass_percent=f.cbd_mass_percent,
         am_density_g_cm3=st.am_density_g_cm3, cbd_density_g_cm3=st.cbd_density_g_cm3,
         cbd_diameter_um=st.cbd_diameter_slurry_um, cbd_check_diameter_um=st.cbd_diameter_dried_um,
-        downsample=st.downsample, shape=st.shape,
+        downsample=st.downsample, shape=st.shape, psd_table=st.psd_table,
         rng=np.random.default_rng(real.seeds["structure"]),
     )
     state = bead_state(structure)
@@ -127,6 +155,7 @@ class _Recorder:
         return result
 
 
+
 def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
                     store_path: Path | None = None) -> dict:
     """Run (or resume) one realisation; return its figures per compression degree.
@@ -138,6 +167,7 @@ def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Seq
     started = time.perf_counter()
     rec = _Recorder(store_path, real)
     real.workdir.mkdir(parents=True, exist_ok=True)
+    _clear_interrupted(real.workdir)
     attempts = 1
     if store_path is not None:
         attempts = int(store.read_values(store_path, "attempts")[real.case_index, real.index]) + 1
@@ -198,30 +228,26 @@ def _run_stages(spec: Spec, real: Realisation, initial: BeadState, launcher: Seq
 
     with _staged(rec, "slurry"):
         d = real.workdir / "slurry"
-        result = _done(d)
-        if result is None:
-            slurry.build_inputs(
-                initial, d, ff=ff_slurry, temperature_K=proc.slurry_temperature_K,
-                pressure_Pa=proc.slurry_pressure_Pa,
-                solid_content_percent=real.formulation.solid_content_percent,
-                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-                numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"])
-            result = rec.lammps(slurry.run, d, launcher)
+        result = _run_once(rec, d, lambda tmp: slurry.build_inputs(
+            initial, tmp, ff=ff_slurry, temperature_K=proc.slurry_temperature_K,
+            pressure_Pa=proc.slurry_pressure_Pa,
+            solid_content_percent=real.formulation.solid_content_percent,
+            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
+            numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"]),
+            slurry.run, launcher)
         slurry_state, slurry_fig = slurry.read_output(d, result)
 
     with _staged(rec, "drying"):
         d = real.workdir / "drying"
-        result = _done(d)
-        if result is None:
-            drying.build_inputs(
-                slurry_state, d, ff=ff_dried, temperature_K=proc.drying_temperature_K,
-                dried_porosity=real.formulation.dried_porosity_percent / 100.0,
-                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-                speed_um_per_us=proc.calendering_speed_um_per_us,
-                numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"])
-            result = rec.lammps(drying.run, d, launcher)
+        result = _run_once(rec, d, lambda tmp: drying.build_inputs(
+            slurry_state, tmp, ff=ff_dried, temperature_K=proc.drying_temperature_K,
+            dried_porosity=real.formulation.dried_porosity_percent / 100.0,
+            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
+            speed_um_per_us=proc.calendering_speed_um_per_us,
+            numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"]),
+            drying.run, launcher)
         dried_state, _ = drying.read_output(d, result)
 
     states: dict[float, tuple[BeadState, float]] = {0.0: (dried_state, 0.0)}
@@ -230,14 +256,12 @@ def _run_stages(spec: Spec, real: Realisation, initial: BeadState, launcher: Seq
             if degree == 0.0:
                 continue
             d = real.workdir / f"calendering-{degree:.4f}"
-            result = _done(d)
-            if result is None:
-                calendering.build_inputs(
-                    real.workdir / "drying" / STATE_FILE, d, ff=ff_dried,
-                    temperature_K=proc.calendering_temperature_K, compression_degree=degree,
-                    speed_um_per_us=proc.calendering_speed_um_per_us,
-                    numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"])
-                result = rec.lammps(calendering.run, d, launcher)
+            result = _run_once(rec, d, lambda tmp, degree=degree: calendering.build_inputs(
+                real.workdir / "drying" / STATE_FILE, tmp, ff=ff_dried,
+                temperature_K=proc.calendering_temperature_K, compression_degree=degree,
+                speed_um_per_us=proc.calendering_speed_um_per_us,
+                numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"]),
+                calendering.run, launcher)
             state, fig = calendering.read_output(d, result, degree)
             states[degree] = (state, fig["springback"])
 

@@ -162,6 +162,9 @@ class StructureSection:
     cbd_diameter_dried_um: float = 1.3
     am_density_g_cm3: float = 4.68
     cbd_density_g_cm3: float = 0.95
+    # Target number PSD: a CSV file (absolute; relative paths are taken from the spec's folder)
+    # or inline rows of (diameter_um, number_fraction); None draws to the database's own PSD.
+    psd_table: Path | tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -746,7 +749,60 @@ def _particles(t: _Table, base_dir: Path) -> Any:
                             diameter_range_um=drange, min_voxels=min_voxels, database=database)
 
 
-def _structure(t: _Table) -> Any:
+def _psd_table(t: _Table, base_dir: Path) -> Any:
+    """structure.psd_table: a CSV path or inline [[diameter_um, number_fraction], ...] rows."""
+    t.known.append("psd_table")
+    value = t.data.get("psd_table")
+    path_text = t.at("psd_table")
+    example = '"psd.csv" or [[4.0, 0.5], [8.0, 0.5]]'
+    if value is None:
+        return None
+    # Imported here: only specs that name a PSD table need the parser.
+    from stages.psd import parse_psd_rows, read_psd_table  # noqa: PLC0415
+
+    if isinstance(value, str):
+        if not value.strip():
+            t.p.add(path_text, f'got ""; expected the path of a CSV file, e.g. psd_table = {example}')
+            return _BAD
+        path = _absolute(value, base_dir)
+        try:
+            read_psd_table(path)
+        except FileNotFoundError:
+            t.p.add(path_text, f"got {_show(value)}; {_show(str(path))} does not exist or is not "
+                               f"a file (relative paths are taken from the spec's folder); fix "
+                               f"the path")
+            return _BAD
+        except ValueError as exc:
+            t.p.add(path_text, f"got {_show(value)}; {exc}")
+            return _BAD
+        return path
+    if isinstance(value, (list, tuple)):
+        typed = True
+        for i, row in enumerate(value):
+            # TOML has real numbers: a quoted "2.5" is a mistake here, unlike in a CSV cell
+            if not (isinstance(row, (list, tuple)) and len(row) == 2
+                    and all(_is_number(x) for x in row)):
+                t._wrong_type(f"{path_text}[{i}]", row, "[diameter_um, number_fraction], two "
+                                                        "numbers, e.g. [4.0, 0.25]")
+                typed = False
+        if not typed:
+            return _BAD
+        try:
+            parse_psd_rows(value, labels=[f"{path_text}[{i}]" for i in range(len(value))])
+        except ValueError as exc:
+            message = str(exc)
+            if message.startswith(path_text + "["):
+                t.p.lines.append(message)  # a row's problem already starts with its field path
+            else:
+                t.p.add(path_text, message)
+            return _BAD
+        return tuple((float(row[0]), float(row[1])) for row in value)
+    t._wrong_type(path_text, value, f"a CSV path or an array of [diameter_um, number_fraction] "
+                                    f"rows, e.g. psd_table = {example}")
+    return _BAD
+
+
+def _structure(t: _Table, base_dir: Path) -> Any:
     d = StructureSection()
     shape = t.choice("shape", STRUCTURE_SHAPES, d.shape)
     downsample = t.integer("downsample", d.downsample, example="2", ge=1)
@@ -762,14 +818,15 @@ def _structure(t: _Table) -> Any:
         dried_d = _BAD
     am_rho = t.number("am_density_g_cm3", d.am_density_g_cm3, gt=0)
     cbd_rho = t.number("cbd_density_g_cm3", d.cbd_density_g_cm3, gt=0)
+    psd = _psd_table(t, base_dir)
     t.finish()
-    values = (shape, downsample, box, fraction, slurry_d, dried_d, am_rho, cbd_rho)
+    values = (shape, downsample, box, fraction, slurry_d, dried_d, am_rho, cbd_rho, psd)
     if any(v is _BAD for v in values):
         return _BAD
     return StructureSection(shape=shape, downsample=downsample, box_um=box,
                             am_volume_fraction=fraction, cbd_diameter_slurry_um=slurry_d,
                             cbd_diameter_dried_um=dried_d, am_density_g_cm3=am_rho,
-                            cbd_density_g_cm3=cbd_rho)
+                            cbd_density_g_cm3=cbd_rho, psd_table=psd)
 
 
 def _formulation(t: _Table) -> tuple[Any, Any]:
@@ -902,7 +959,7 @@ def _analysis(t: _Table) -> Any:
 def parse_spec(data: Mapping[str, Any], *, base_dir: Path) -> Spec:
     """Validate a spec already read into a dict (from TOML, or from :func:`spec_to_dict`).
 
-    ``base_dir`` anchors relative input paths (particle database, force-field files);
+    ``base_dir`` anchors relative input paths (particle database, PSD table, force-field files);
     ``sweep.output`` is anchored at the current directory. A ``None`` value means "not given".
     Raises :class:`SpecError` listing every problem, one per line.
     """
@@ -925,7 +982,7 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path) -> Spec:
         "sweep": read("sweep", _sweep, required=True),
         "cluster": read("cluster", _cluster),
         "particles": read("particles", lambda t: _particles(t, base_dir)),
-        "structure": read("structure", _structure),
+        "structure": read("structure", lambda t: _structure(t, base_dir)),
         "formulations": _formulations(p, data, root),
         "process": read("process", _process, required=True),
         "numerics": read("numerics", lambda t: _numerics(t, base_dir)),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -143,7 +145,7 @@ def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | No
     result_path.unlink(missing_ok=True)
     cmd = [*launcher, sys.executable, "-m", "stages.runner", str(directory.resolve())]
     proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
+                          timeout=timeout_s, check=False, preexec_fn=_die_with_parent)
     result = json.loads(result_path.read_text()) if result_path.exists() else None
     if proc.returncode != 0 or result is None or result.get("status") != "done":
         reason = (result or {}).get("error") or f"exit status {proc.returncode}"
@@ -151,6 +153,19 @@ def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | No
         raise StageError(f"{reason}\n--- log tail ({directory / LOG_FILE}) ---\n{tail}\n"
                          f"--- stderr ---\n{proc.stderr[-2000:]}", log_tail=tail)
     return result
+
+
+_libc = ctypes.CDLL(None, use_errno=True)  # resolved before any fork
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the launched child: get SIGKILL when the thread that launched it dies.
+
+    A worker killed mid-stage must not leave an orphaned mpiexec writing into a stage directory
+    (killing mpiexec takes its MPI ranks down with it). Linux only; a no-op elsewhere.
+    """
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def log_tail(directory: Path, lines: int = 20) -> str:

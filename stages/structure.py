@@ -13,6 +13,7 @@ bead such that ``position_um + image * box_um`` keeps every secondary in one pie
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from scipy.stats import ks_2samp
 
 from analysis.phases import AM, CBD
 from stages.particles import ParticleDatabase
+from stages.psd import PsdTable, as_psd_table, target_sample
 
 __all__ = [
     "Structure",
@@ -484,6 +486,7 @@ def build_structure(
     downsample: int = 2,
     shape: str = "real",
     target_diameters_um: Sequence[float] | np.ndarray | None = None,
+    psd_table: PsdTable | str | os.PathLike[str] | Sequence[Sequence[float]] | None = None,
     rng: np.random.Generator,
     max_attempts: int = 2000,
     progress: Progress | None = None,
@@ -514,6 +517,10 @@ def build_structure(
         sphere of its volume-equivalent diameter, on the same bead grid.
     target_diameters_um : array of float, optional
         Sample of the target number-weighted PSD, µm; the database's own diameters by default.
+    psd_table : PsdTable, path or rows of (diameter_um, number_fraction), optional
+        Target PSD as a table of size classes (see :mod:`stages.psd`); its deterministic
+        :func:`~stages.psd.target_sample` becomes the target. Give this or
+        ``target_diameters_um``, not both.
     rng : numpy.random.Generator
         The only source of randomness: the same state gives the same structure.
     max_attempts : int
@@ -536,7 +543,12 @@ def build_structure(
     _check_inputs(box, am_volume_fraction, shape, db, downsample)
     spacing = db.voxel_size_um * downsample
     bead_d = bead_diameter_um(db.voxel_size_um, downsample)
-    target = np.asarray(db.diameter_um if target_diameters_um is None else target_diameters_um, dtype=float)
+    if psd_table is not None and target_diameters_um is not None:
+        raise ValueError("give the target PSD once: target_diameters_um or psd_table, not both")
+    if psd_table is not None:
+        target = target_sample(as_psd_table(psd_table))
+    else:
+        target = np.asarray(db.diameter_um if target_diameters_um is None else target_diameters_um, dtype=float)
     if target.ndim != 1 or target.size == 0 or not (target > 0).all():
         raise ValueError("target_diameters_um must be a non-empty sample of positive diameters (µm)")
 
