@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from distributed import Client, LocalCluster
 
+from cluster.base import Cluster
 from stages.lammps_env import executable
-
-
-@dataclass
-class Cluster:
-    """A running Dask cluster, its client, and how a worker launches one realisation's ranks."""
-
-    client: Client
-    launcher: tuple[str, ...]
-    dashboard: str
-
-    def close(self) -> None:
-        cluster = self.client.cluster
-        self.client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def mpi_launcher(ranks: int) -> tuple[str, ...]:
@@ -39,4 +23,4 @@ def start(workers: int, ranks_per_realisation: int) -> Cluster:
                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
                            silence_logs=40)
     client = Client(cluster)
-    return Cluster(client, mpi_launcher(ranks_per_realisation), client.dashboard_link)
+    return Cluster(client, mpi_launcher(ranks_per_realisation), client.dashboard_link, "local")

@@ -87,6 +87,7 @@ def build_initial_structure(spec: Spec, real: Realisation, database: Path) -> Be
         am_density_g_cm3=st.am_density_g_cm3, cbd_density_g_cm3=st.cbd_density_g_cm3,
         cbd_diameter_um=st.cbd_diameter_slurry_um, cbd_check_diameter_um=st.cbd_diameter_dried_um,
         downsample=st.downsample, shape=st.shape, psd_table=st.psd_table,
+        psd_sampling=st.psd_sampling,
         rng=np.random.default_rng(real.seeds["structure"]),
     )
     state = bead_state(structure)

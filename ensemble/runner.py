@@ -4,6 +4,7 @@ write each into the store as it finishes, print progress and a summary.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,6 @@ from stages.synthetic import synthetic_volume
 
 DATABASE_FILE = "particles.npz"
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
-MAX_ATTEMPTS = 2  # a realisation whose stage fails is started at most this often
 
 
 def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
@@ -82,7 +82,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
-    from cluster.local import start  # noqa: PLC0415
+    from cluster import start as start_cluster  # noqa: PLC0415
 
     realisations = plan(spec)
     _open_or_create(spec, realisations, out)
@@ -93,9 +93,14 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
     degs = degrees(spec)
     failed = 0
     if todo:
-        cluster = start(spec.cluster.workers, spec.cluster.ranks_per_realisation)
-        print(f"cluster: {spec.cluster.workers} local workers x {spec.cluster.ranks_per_realisation}"
-              f" MPI rank(s); dashboard {cluster.dashboard}", file=out, flush=True)
+        cluster = start_cluster(spec, workdir_of(spec))
+        print(f"cluster: {spec.cluster.workers} {cluster.kind} worker(s) x "
+              f"{spec.cluster.ranks_per_realisation} MPI rank(s), launched with "
+              f"'{shlex.join(cluster.launcher)}'; dashboard "
+              f"{cluster.dashboard}", file=out, flush=True)
+        from ensemble.dashboard import start_live_page  # noqa: PLC0415 - only when a sweep runs
+
+        page = start_live_page(path, cluster.dashboard, out)  # prints its URL and SSH tunnel
         started = time.perf_counter()
         try:
             futures = {}
@@ -128,15 +133,16 @@ def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
                                                                           real.index])
                     if not _report(fut, real, degs, f"[{n + 1}/{len(todo)}]", elapsed, out):
                         n += 1
-                    elif attempts < MAX_ATTEMPTS:
+                    elif attempts < spec.cluster.max_attempts:
                         print(f"  {real.label}: retrying (attempt {attempts + 1} of "
-                              f"{MAX_ATTEMPTS})", file=out, flush=True)
+                              f"{spec.cluster.max_attempts})", file=out, flush=True)
                         submit(real)
                         pending.add(next(f for f, r in futures.items() if r is real))
                     else:
                         n += 1
                         failed += 1
         finally:
+            page.stop()  # lets open pages fetch the final state first (a few seconds at most)
             cluster.close()
     else:
         print("nothing to do: every realisation is done", file=out, flush=True)

@@ -63,6 +63,7 @@ CLUSTER_KINDS = ("local", "slurm", "pbs")
 PARTICLE_SOURCES = ("synthetic", "database")
 STRUCTURE_SHAPES = ("real", "sphere")
 CBD_AS = ("solid", "pore")
+PSD_SAMPLINGS = ("independent", "stratified")  # mirrors stages.structure.PSD_SAMPLINGS
 
 # Names become directory names and store labels: letters, digits, '.', '_', '-' only, never
 # starting with a dot or dash. Always used with fullmatch ('$' would let a trailing newline in).
@@ -136,6 +137,9 @@ class ClusterSection:
     walltime: str = "01:00:00"
     memory: str = "4GB"
     job_extra_directives: tuple[str, ...] = ()
+    max_attempts: int = 2
+    adaptive: bool = False
+    scheduler_host: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +169,7 @@ class StructureSection:
     # Target number PSD: a CSV file (absolute; relative paths are taken from the spec's folder)
     # or inline rows of (diameter_um, number_fraction); None draws to the database's own PSD.
     psd_table: Path | tuple[tuple[float, float], ...] | None = None
+    psd_sampling: str = "independent"  # or "stratified": a low-discrepancy draw of the target
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -451,6 +456,13 @@ class _Table:
             return _BAD
         return value
 
+    def boolean(self, key: str, default: Any = _REQUIRED) -> Any:
+        given, value = self._get(key, default, "true")
+        if given and not isinstance(value, bool):
+            self._wrong_type(self.at(key), value, f"true or false, e.g. {key} = false")
+            return _BAD
+        return value
+
     def name(self, key: str, default: Any = _REQUIRED, *, example: str = '"x"',
              why: str = "") -> Any:
         """A string that becomes a directory name or store label."""
@@ -684,12 +696,17 @@ def _cluster(t: _Table) -> Any:
     if isinstance(extra, tuple):
         for i, directive in enumerate(extra):
             # Each one becomes a line of the batch script: one option, nothing else.
+            # sbatch and qsub split a directive at white space: one option, one token.
             if not directive.startswith("-") or any(
-                    unicodedata.category(c) == "Cc" for c in directive):
+                    unicodedata.category(c) == "Cc" or c.isspace() for c in directive):
                 t.p.add(f"{t.at('job_extra_directives')}[{i}]",
                         f"got {_show(directive)}; expected one scheduler option starting with "
-                        f"'-' on a single line, e.g. \"--exclusive\"")
+                        f"'-', without spaces, e.g. \"--exclusive\" or \"--constraint=a100\"")
                 extra = _BAD
+    max_attempts = t.integer("max_attempts", d.max_attempts, ge=1)
+    adaptive = t.boolean("adaptive", d.adaptive)
+    # The address batch-job workers reach the scheduler at; it goes into their command line.
+    scheduler_host = _batch_name(t, "scheduler_host", '"login1"')
     if kind == "local" and _is_int(ranks):
         cores = os.cpu_count()
         if cores is not None and ranks > cores:
@@ -698,12 +715,14 @@ def _cluster(t: _Table) -> Any:
                     f"most {cores}; lower it or use a slurm/pbs cluster")
             ranks = _BAD
     t.finish()
-    values = (kind, workers, ranks, queue, account, walltime, memory, extra)
+    values = (kind, workers, ranks, queue, account, walltime, memory, extra, max_attempts,
+              adaptive, scheduler_host)
     if any(v is _BAD for v in values):
         return _BAD
     return ClusterSection(kind=kind, workers=workers, ranks_per_realisation=ranks, queue=queue,
                           account=account, walltime=walltime, memory=memory,
-                          job_extra_directives=extra)
+                          job_extra_directives=extra, max_attempts=max_attempts,
+                          adaptive=adaptive, scheduler_host=scheduler_host)
 
 
 def _particles(t: _Table, base_dir: Path) -> Any:
@@ -819,14 +838,15 @@ def _structure(t: _Table, base_dir: Path) -> Any:
     am_rho = t.number("am_density_g_cm3", d.am_density_g_cm3, gt=0)
     cbd_rho = t.number("cbd_density_g_cm3", d.cbd_density_g_cm3, gt=0)
     psd = _psd_table(t, base_dir)
+    sampling = t.choice("psd_sampling", PSD_SAMPLINGS, d.psd_sampling)
     t.finish()
-    values = (shape, downsample, box, fraction, slurry_d, dried_d, am_rho, cbd_rho, psd)
+    values = (shape, downsample, box, fraction, slurry_d, dried_d, am_rho, cbd_rho, psd, sampling)
     if any(v is _BAD for v in values):
         return _BAD
     return StructureSection(shape=shape, downsample=downsample, box_um=box,
                             am_volume_fraction=fraction, cbd_diameter_slurry_um=slurry_d,
                             cbd_diameter_dried_um=dried_d, am_density_g_cm3=am_rho,
-                            cbd_density_g_cm3=cbd_rho, psd_table=psd)
+                            cbd_density_g_cm3=cbd_rho, psd_table=psd, psd_sampling=sampling)
 
 
 def _formulation(t: _Table) -> tuple[Any, Any]:

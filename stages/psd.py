@@ -57,16 +57,16 @@ class PsdTable:
     number_fraction: tuple[float, ...]
 
 
-def _number(text: object, what: str) -> float:
-    """A finite float from a table cell, or ValueError naming the cell."""
+def _number(text: object, row: str, column: str) -> float:
+    """A finite float from a table cell, or ValueError naming the row and column."""
     if isinstance(text, bool):
-        raise ValueError(f"{what}: got {text!r}; expected a number")
+        raise ValueError(f"{row}: {column} got {text!r}; expected a number")
     try:
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"{what}: got {text!r}; expected a number") from None
+        raise ValueError(f"{row}: {column} got {text!r}; expected a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{what}: got {text!r}; expected a finite number")
+        raise ValueError(f"{row}: {column} got {text!r}; expected a finite number")
     return value
 
 
@@ -98,17 +98,17 @@ def parse_psd_rows(rows: Iterable[Sequence[object]], *, labels: Sequence[str] | 
         label = labels[i - 1] if labels is not None else f"row {i}"
         if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != 2:
             raise ValueError(f"{label}: got {row!r}; expected two values, diameter_um and number_fraction")
-        d = _number(row[0], f"{label} diameter_um")
-        f = _number(row[1], f"{label} number_fraction")
+        d = _number(row[0], label, "diameter_um")
+        f = _number(row[1], label, "number_fraction")
         if d <= 0:
-            raise ValueError(f"{label} diameter_um: got {d!r}; diameters must be > 0 µm")
+            raise ValueError(f"{label}: diameter_um got {d!r}; diameters must be > 0 µm")
         if diameters and d <= diameters[-1]:
             raise ValueError(
-                f"{label} diameter_um: got {d!r} after {diameters[-1]!r}; list the classes "
+                f"{label}: diameter_um got {d!r} after {diameters[-1]!r}; list the classes "
                 "with strictly increasing diameters, each once"
             )
         if f < 0:
-            raise ValueError(f"{label} number_fraction: got {f!r}; fractions must be >= 0")
+            raise ValueError(f"{label}: number_fraction got {f!r}; fractions must be >= 0")
         diameters.append(d)
         fractions.append(f)
     if not diameters:

@@ -3,8 +3,8 @@
 Supported inputs: a multi-page TIFF file, a folder of 2-D TIFF slices (stacked in name order),
 a ``.npy`` file (never unpickled), a raw binary file (the caller gives shape and dtype) and a
 zarr array. Volumes come back in storage order: axis 0 is the page, slice or first stored
-axis. mesosweep indexes arrays [x, y, z] with z through-plane, so move the through-plane axis
-last (``np.moveaxis``) when the file stores it first.
+axis. mesosweep indexes arrays [x, y, z] with z through-plane: :func:`through_plane_last`
+moves the through-plane axis last without mirroring the volume.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tifffile
 
 from analysis.phases import AM, CBD, PORE
 
-__all__ = ["FORMATS", "labels_to_phases", "read_volume"]
+__all__ = ["FORMATS", "labels_to_phases", "read_volume", "through_plane_last"]
 
 #: Format names accepted by :func:`read_volume`'s ``fmt``.
 FORMATS = ("tiff", "tiff-folder", "npy", "raw", "zarr")
@@ -167,6 +167,34 @@ def read_volume(
             "(a single 2-D slice or a multi-channel image is not a tomogram)"
         )
     return volume
+
+
+def through_plane_last(volume: np.ndarray, axis: int) -> np.ndarray:
+    """The volume with its through-plane axis moved last (z), as mesosweep indexes it.
+
+    The axes are permuted cyclically (0 → (1, 2, 0), 1 → (2, 0, 1)), which is a rotation:
+    swapping two axes instead would mirror every particle, turning its shape into its mirror
+    image.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray, 3-D
+        The volume in storage order.
+    axis : {0, 1, 2}
+        The storage axis that runs through the electrode's thickness (current collector to
+        surface).
+
+    Returns
+    -------
+    numpy.ndarray
+        A view with ``volume.shape[axis]`` as its last dimension.
+    """
+    if volume.ndim != 3:
+        raise ValueError(f"through_plane_last: expected a 3-D volume, got shape {volume.shape}")
+    if isinstance(axis, bool) or axis not in (0, 1, 2):
+        raise ValueError(f"through-plane axis must be 0, 1 or 2 (an axis of the stored volume), got {axis!r}")
+    order = {0: (1, 2, 0), 1: (2, 0, 1), 2: (0, 1, 2)}[int(axis)]
+    return volume.transpose(order)
 
 
 def _as_label_set(labels: int | Sequence[int] | None) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ from ensemble.spec import (
     ClusterSection,
     Spec,
     SpecError,
+    canonical_json,
     is_mesosweep_store,
     load_spec,
     parse_spec,
@@ -312,7 +313,9 @@ BAD_CASES: list[tuple[str, Mutation, str, list[str]]] = [
      ['"4 gigs"', "GB"]),
     ("memory-zero", setter("cluster", "memory", value="0GB"), "cluster.memory", ["positive"]),
     ("directive-newline", setter("cluster", "job_extra_directives", value=["--a\nrm -rf /"]),
-     "cluster.job_extra_directives[0]", ["single line"]),
+     "cluster.job_extra_directives[0]", ["without spaces"]),
+    ("directive-space", setter("cluster", "job_extra_directives", value=["--comment=$(touch x)"]),
+     "cluster.job_extra_directives[0]", ["without spaces"]),
     ("directive-not-option", setter("cluster", "job_extra_directives", value=["rm -rf /"]),
      "cluster.job_extra_directives[0]", ["'-'"]),
     ("directive-type", setter("cluster", "job_extra_directives", value=[3]),
@@ -364,6 +367,21 @@ BAD_CASES: list[tuple[str, Mutation, str, list[str]]] = [
      "numerics.forcefield_dried", ['"$(id)"']),
     ("forcefield-path-missing", setter("numerics", "forcefield_dried", value="../none.toml"),
      "numerics.forcefield_dried", ["does not exist"]),
+    # target PSD table
+    ("psd-file-missing", setter("structure", "psd_table", value="none.csv"),
+     "structure.psd_table", ['"none.csv"', "does not exist", "spec's folder"]),
+    ("psd-not-increasing", setter("structure", "psd_table", value=[[4.0, 0.5], [2.0, 0.5]]),
+     "structure.psd_table[1]", ["strictly increasing"]),
+    ("psd-non-positive-diameter", setter("structure", "psd_table", value=[[0.0, 1.0]]),
+     "structure.psd_table[0]", ["diameter_um", "> 0"]),
+    ("psd-fraction-sum", setter("structure", "psd_table", value=[[2.0, 0.5], [4.0, 0.2]]),
+     "structure.psd_table", ["sum to 0.7", "must sum to 1"]),
+    ("psd-row-type", setter("structure", "psd_table", value=[[2.0, "0.5"]]),
+     "structure.psd_table[0]", ["two numbers"]),
+    ("psd-wrong-type", setter("structure", "psd_table", value=3),
+     "structure.psd_table", ["CSV path", "diameter_um"]),
+    ("psd-sampling", setter("structure", "psd_sampling", value="stratifed"),
+     "structure.psd_sampling", ['"independent"', 'did you mean "stratified"']),
 ]
 
 
@@ -589,3 +607,35 @@ def test_spec_dataclasses_are_frozen(good: dict[str, Any]) -> None:
     spec: Spec = parse_spec(good, base_dir=Path.cwd())
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.sweep.name = "x"  # type: ignore[misc]
+
+
+def test_psd_table_file_and_inline(good: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "psd.csv").write_text("diameter_um,number_fraction\n3.0,0.4\n6.0,0.6\n")
+    good["structure"]["psd_table"] = "psd.csv"
+    # Taken from the spec's folder, stored absolute, and survives the canonical round trip.
+    spec = parse_spec(good, base_dir=tmp_path / "specs")
+    assert spec.structure.psd_table == tmp_path / "specs" / "psd.csv"
+    assert parse_spec(spec_to_dict(spec), base_dir=tmp_path) == spec
+    good["structure"]["psd_table"] = [[3.0, 0.4], [6, 0.6]]
+    inline = parse_spec(good, base_dir=tmp_path)
+    assert inline.structure.psd_table == ((3.0, 0.4), (6.0, 0.6))
+    assert parse_spec(json.loads(canonical_json(inline)), base_dir=tmp_path) == inline
+    good["structure"]["psd_table"] = [[3.0, 0.5], [6, 0.5]]
+    assert spec_hash(parse_spec(good, base_dir=tmp_path)) != spec_hash(inline)
+    del good["structure"]["psd_table"]
+    default = parse_spec(good, base_dir=tmp_path).structure
+    assert default.psd_table is None and default.psd_sampling == "independent"
+
+
+def test_spec_and_builder_agree_on_psd_samplings() -> None:
+    from stages.structure import PSD_SAMPLINGS
+
+    assert spec_mod.PSD_SAMPLINGS == PSD_SAMPLINGS
+
+
+def test_bad_psd_file_names_the_line(good: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "psd.csv").write_text("diameter_um,number_fraction\n3.0,0.4\n-6.0,0.6\n")
+    good["structure"]["psd_table"] = "psd.csv"
+    (line,) = problems_of(good, base_dir=tmp_path)
+    assert line.startswith("structure.psd_table: ") and "line 3" in line and "> 0" in line

@@ -185,3 +185,80 @@ def test_sphere_option_keeps_psd_and_bead_size(db: ParticleDatabase) -> None:
         radius = np.linalg.norm(beads - beads.mean(axis=0), axis=1).max()
         equivalent = np.cbrt(len(beads) * 6 / np.pi) * spacing / 2  # sphere of the beads' volume
         assert radius <= equivalent + spacing  # compact: no bead beyond the voxelised sphere
+
+
+def test_psd_table_is_the_target(db: ParticleDatabase, tmp_path) -> None:
+    from stages.psd import parse_psd_rows, target_sample
+
+    rows = [[3.5, 0.6], [5.0, 0.3], [7.0, 0.1]]  # mostly small particles
+    s = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05, psd_table=rows)
+    t = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05,
+              target_diameters_um=target_sample(parse_psd_rows(rows)))
+    assert np.array_equal(s.position_um, t.position_um) and s.psd_ks == t.psd_ks
+    (tmp_path / "psd.csv").write_text("diameter_um,number_fraction\n3.5,0.6\n5.0,0.3\n7.0,0.1\n")
+    u = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05, psd_table=tmp_path / "psd.csv")
+    assert np.array_equal(s.position_um, u.position_um)
+    default = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05)
+    assert s.n_secondaries > 1.3 * default.n_secondaries  # smaller particles: more of them
+    assert s.psd_ks < 0.15
+    with pytest.raises(ValueError, match="not both"):
+        build(db, psd_table=rows, target_diameters_um=[4.0])
+    with pytest.raises(ValueError, match="sum to"):
+        build(db, psd_table=[[3.0, 0.5]])
+
+
+def test_stratified_draw_keeps_the_secondary_count_steady(db: ParticleDatabase) -> None:
+    # A randomised low-discrepancy draw: realisations differ, but the number of secondaries
+    # needed for the same AM volume scatters less than with independent draws.
+    def counts(sampling: str) -> list[int]:
+        return [build(db, seed=k, box_um=(40.0, 40.0, 40.0), am_volume_fraction=0.05,
+                      psd_sampling=sampling).n_secondaries for k in range(8)]
+
+    stratified, independent = counts("stratified"), counts("independent")
+    assert len(set(stratified)) > 1
+    assert np.std(stratified) < 0.6 * np.std(independent)
+    with pytest.raises(ValueError, match="psd_sampling"):
+        build(db, psd_sampling="sobol")
+
+
+# --------------------------------------------------------------------------- paper presets
+
+PAPER = {  # preset: (secondaries, AM beads) of the paper's initial structure (targets.md)
+    "paper-96-4.toml": (166, 10330),
+    "paper-94-6.toml": (165, 9494),
+}
+
+
+@pytest.mark.parametrize("preset", sorted(PAPER))
+def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None:
+    """The preset's own path (synthetic volume → database → structure), no LAMMPS."""
+    import dataclasses
+    import io
+    from pathlib import Path
+
+    from ensemble.plan import plan, workdir_of
+    from ensemble.realisation import BEAD_MAP_FILE, build_initial_structure
+    from ensemble.runner import prepare_database
+    from ensemble.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "sweeps" / preset)
+    spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
+    st, formulation = spec.structure, spec.formulations[0]
+    assert st.box_um == (80.0, 80.0, 120.0) and st.psd_table is not None
+    database = prepare_database(spec, workdir_of(spec), io.StringIO())
+    real = plan(spec)[0]
+    state = build_initial_structure(spec, real, database)
+    am = state.molecule > 0
+    n_am, n_cbd = int(am.sum()), int((~am).sum())
+    secondaries = len(np.unique(state.molecule[am]))
+    beads = np.load(real.workdir / "structure" / BEAD_MAP_FILE)
+    ks = float(beads["psd_ks"])
+    print(f"\n{preset}: {secondaries} secondaries, {n_am} AM beads, {n_cbd} CBD beads, PSD KS {ks:.3f}")
+    want_secondaries, want_am = PAPER[preset]
+    assert abs(secondaries - want_secondaries) <= 0.1 * want_secondaries
+    assert abs(n_am - want_am) <= 0.1 * want_am
+    bead_d = bead_diameter_um(spec.particles.voxel_size_um, st.downsample)
+    assert n_cbd == cbd_bead_count(n_am, bead_d, st.am_density_g_cm3, st.cbd_diameter_dried_um,
+                                   st.cbd_density_g_cm3, formulation.am_mass_percent,
+                                   formulation.cbd_mass_percent)
+    assert ks < 0.1  # the drawn number PSD follows the preset's table

@@ -10,7 +10,7 @@ import tifffile
 import zarr
 
 from analysis.phases import AM, CBD, PORE
-from stages.xct_io import labels_to_phases, read_volume
+from stages.xct_io import labels_to_phases, read_volume, through_plane_last
 
 
 @pytest.fixture
@@ -120,3 +120,18 @@ def test_threshold_and_empty_am() -> None:
     assert np.array_equal(phases == AM, grey > 0.5)
     with pytest.raises(ValueError, match="AM phase is empty"):
         labels_to_phases(grey, threshold=2.0)
+
+
+def test_through_plane_axis_goes_last_without_mirroring() -> None:
+    volume = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    assert through_plane_last(volume, 2) is not None and np.array_equal(through_plane_last(volume, 2), volume)
+    for axis in (0, 1):
+        moved = through_plane_last(volume, axis)
+        assert moved.shape[2] == volume.shape[axis]
+        # a cyclic permutation of the axes is a rotation: its permutation matrix has det +1
+        order = [volume.strides.index(stride) for stride in moved.strides]
+        assert order[2] == axis and np.linalg.det(np.eye(3)[order]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        through_plane_last(volume, 3)
+    with pytest.raises(ValueError, match="3-D"):
+        through_plane_last(volume[0], 0)

@@ -1,46 +1,182 @@
-"""``mesosweep particles build``: separate the secondary particles of an XCT volume."""
+"""``mesosweep particles build``: separate the secondary particles of an XCT volume.
+
+The user describes the volume (format, raw shape and dtype, which labels are which phase or a
+grey threshold, which axis is through-plane) and the watershed; every mistake in that
+description ends in one line on stderr and exit status 2, before anything is written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+
+FORMATS = ("tiff", "tiff-folder", "npy", "raw", "zarr")  # mirrors stages.xct_io.FORMATS
+
+EXAMPLES = """\
+examples:
+  mesosweep particles build vol.tif --voxel-size-um 0.398 --am-label 1 -o particles.npz
+  mesosweep particles build slices/ --voxel-size-um 0.642 --am-label 2 --cbd-label 3 -o db.npz
+  mesosweep particles build scan.raw --shape 251 301 301 --dtype uint16 --threshold 21000 \\
+      --through-plane-axis 0 --voxel-size-um 0.642 -o db.npz
+"""
+
+
+def _labels(text: str) -> tuple[int, ...]:
+    """One label or a comma-separated list of labels, e.g. ``1`` or ``1,3``."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer label or a comma-separated list of them (e.g. 1 or 1,3)"
+        ) from None
+    return values
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {low}")
+        return value
+
+    return parse
+
+
+class _OneLineErrors(argparse.ArgumentParser):
+    """A parser whose usage errors are one line (argparse would print the whole usage first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"mesosweep: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     particles = sub.add_parser("particles", help="particle databases from XCT volumes")
-    psub = particles.add_subparsers(dest="particles_command", required=True, metavar="ACTION")
-    build = psub.add_parser("build", help="separate secondary particles of an XCT volume into "
-                                          "a particle database (.npz, no pickle)")
-    build.add_argument("volume", type=Path, help="TIFF file, folder of TIFF slices, .npy or zarr")
-    build.add_argument("--voxel-size-um", type=float, required=True, help="voxel edge in µm")
-    build.add_argument("--am-label", type=int, default=1, help="label of the active material")
-    build.add_argument("--min-voxels", type=int, default=27,
-                       help="drop fragments smaller than this many voxels")
+    psub = particles.add_subparsers(dest="particles_command", required=True, metavar="ACTION",
+                                    parser_class=_OneLineErrors)
+    build = psub.add_parser(
+        "build",
+        help="separate secondary particles of an XCT volume into a particle database (.npz, no pickle)",
+        description="Read a segmented (or greyscale) XCT volume, separate its active-material "
+                    "particles (erode, distance-transform watershed, dilate back), drop border "
+                    "particles and fragments, and save one record per particle. Schema: "
+                    "docs/particle-database.md.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("volume", type=Path,
+                       help="multi-page TIFF, folder of TIFF slices, .npy, raw binary, or zarr array")
+    build.add_argument("--voxel-size-um", type=_positive_float, required=True,
+                       help="voxel edge length in µm (isotropic)")
     build.add_argument("-o", "--output", type=Path, required=True, help="database file (.npz)")
+    source = build.add_argument_group("how the volume is stored")
+    source.add_argument("--format", choices=FORMATS, default=None,
+                        help="file format (default: from the suffix, or a folder's content)")
+    source.add_argument("--shape", type=_int_at_least(1), nargs=3, metavar=("N0", "N1", "N2"),
+                        help="raw only: the volume's shape in storage order")
+    source.add_argument("--dtype", default=None,
+                        help="raw only: element type with byte order if needed, e.g. uint8, '<u2', float32")
+    source.add_argument("--through-plane-axis", type=int, choices=(0, 1, 2), default=2,
+                        help="storage axis through the electrode's thickness; it becomes z "
+                             "(default 2; permuted cyclically, so particles are not mirrored)")
+    phases = build.add_argument_group("what the values mean (labels, or a threshold for a grey image)")
+    phases.add_argument("--am-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the active material (default 1 unless --threshold)")
+    phases.add_argument("--cbd-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the carbon-binder domain")
+    phases.add_argument("--pore-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the pores; when given, every label must be assigned")
+    phases.add_argument("--threshold", type=float, default=None,
+                        help="greyscale image: values above it are AM, the rest pore")
+    ws = build.add_argument_group("particle separation")
+    ws.add_argument("--erosion-vox", type=_int_at_least(0), default=1,
+                    help="voxels eroded before the watershed and dilated back after (paper: 1)")
+    ws.add_argument("--min-distance-vox", type=_int_at_least(1), default=5,
+                    help="minimum distance between watershed markers, voxels (lower it for "
+                         "particles only a few voxels across)")
+    ws.add_argument("--min-voxels", type=_int_at_least(1), default=27,
+                    help="drop fragments smaller than this many voxels")
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """The first problem with the arguments that argparse cannot see, or None."""
+    if args.output.suffix != ".npz":
+        return f"--output {args.output}: a particle database is an .npz file; name it e.g. particles.npz"
+    if not args.output.parent.is_dir():
+        return f"--output {args.output}: the folder {args.output.parent} does not exist; create it first"
+    if args.threshold is not None and any(
+            v is not None for v in (args.am_label, args.cbd_label, args.pore_label)):
+        return ("--threshold is for a greyscale image and --am-label/--cbd-label/--pore-label for a "
+                "label image; give one or the other")
+    fmt = args.format
+    if fmt is None and args.volume.suffix.lower() in (".raw", ".bin", ".dat", ".vol"):
+        fmt = "raw"
+    if fmt == "raw":
+        if args.shape is None or args.dtype is None:
+            return f"{args.volume}: a raw volume needs --shape N0 N1 N2 and --dtype (e.g. uint8, '<u2')"
+    elif args.shape is not None or args.dtype is not None:
+        return "--shape and --dtype describe a raw binary file only; drop them, or pass --format raw"
+    if args.dtype is not None:
+        import numpy as np
+
+        try:
+            np.dtype(args.dtype)
+        except TypeError:
+            return f"--dtype {args.dtype!r} is not a numpy dtype; use e.g. uint8, uint16, '<u2', float32"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
-    from stages.particles import extract_particles, save_database
-    from stages.xct_io import read_volume
+    problem = _check(args)
+    if problem is not None:
+        print(f"mesosweep: {problem}", file=sys.stderr)
+        return 2
+    from stages.particles import build_database_from_file, save_database
 
-    if args.output.suffix != ".npz":
-        print(f"mesosweep: --output {args.output}: a particle database is an .npz file",
-              file=sys.stderr)
-        return 2
-    try:
-        volume = read_volume(args.volume)
-    except ValueError as exc:
-        print(f"mesosweep: {exc}", file=sys.stderr)
-        return 2
+    import numpy as np
+
+    started = time.perf_counter()
+    open_line = [False]  # a progress line is on the terminal without its newline
+    # a terminal gets one line rewritten in place; a log file gets one line per step
+    rewrite = sys.stderr.isatty()
+    start_of_line = "\r" if rewrite else ""
+
+    def log(line: str) -> None:
+        print(f"particles: {line}", file=sys.stderr, flush=True)
 
     def progress(done: int, total: int) -> None:
-        print(f"\rseparating particles: {done}/{total}", end="", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - started
+        open_line[0] = rewrite and done < total
+        print(f"{start_of_line}particles: separating {done}/{total} ({elapsed:.0f} s)",
+              end="" if open_line[0] else "\n", file=sys.stderr, flush=True)
 
-    db = extract_particles(volume, args.voxel_size_um, am_label=args.am_label,
-                           min_voxels=args.min_voxels, progress=progress)
-    print(file=sys.stderr)
-    save_database(db, args.output)
-    print(f"{len(db)} whole particles, volume-equivalent diameters "
-          f"{db.diameter_um.min():.2f}-{db.diameter_um.max():.2f} um -> {args.output}")
+    try:
+        db = build_database_from_file(
+            args.volume, args.voxel_size_um, fmt=args.format, shape=args.shape, dtype=args.dtype,
+            am=args.am_label, cbd=args.cbd_label, pore=args.pore_label, threshold=args.threshold,
+            through_plane_axis=args.through_plane_axis, erosion_vox=args.erosion_vox,
+            min_distance_vox=args.min_distance_vox, min_voxels=args.min_voxels,
+            log=log, progress=progress)
+    except (ValueError, FileNotFoundError) as exc:
+        if open_line[0]:
+            print(file=sys.stderr)
+        print(f"mesosweep: {exc}", file=sys.stderr)
+        return 2
+    path = save_database(db, args.output)
+    d = db.diameter_um
+    print(f"{len(db)} whole particles, volume-equivalent diameters {d.min():.2f}-{d.max():.2f} um "
+          f"(median {np.median(d):.2f}), Krumbein sphericity median "
+          f"{np.median(db.sphericity):.3f} -> {path} ({time.perf_counter() - started:.1f} s)")
     return 0

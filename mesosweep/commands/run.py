@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
               f"{len(spec.process.compression_degrees)} compression degree(s) -> "
               f"{spec.sweep.output}")
         return 0
+    from cluster.base import ClusterError
     from ensemble.runner import run_sweep
 
     try:
         return run_sweep(spec)
-    except SpecError as exc:
+    except (SpecError, ClusterError) as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2

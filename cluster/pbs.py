@@ -1,0 +1,25 @@
+"""PBS through dask-jobqueue: one batch job per worker, sized for one realisation's ranks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cluster.base import Cluster
+from cluster.batch import job_options, started
+from cluster.local import mpi_launcher
+
+
+def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,
+          memory: str, extra_directives: tuple[str, ...], workdir: Path, name: str,
+          adaptive: bool = False, scheduler_host: str | None = None) -> Cluster:
+    from dask_jobqueue import PBSCluster  # noqa: PLC0415 - only when PBS is asked for
+
+    cluster = PBSCluster(
+        queue=queue, account=account, walltime=walltime, memory=memory,
+        job_name=f"mesosweep-{name}",
+        # The job's chunk holds the realisation's ranks; mpiexec inside it uses PBS's hosts.
+        resource_spec=f"select=1:ncpus={ranks}:mpiprocs={ranks}:mem={memory}",
+        job_extra_directives=list(extra_directives),
+        **job_options(workdir, walltime, scheduler_host),
+    )
+    return started(cluster, workers, mpi_launcher(ranks), "pbs", adaptive)

@@ -1,0 +1,441 @@
+"""What a sweep is doing, read from its store alone: counts, failures, throughput, ETA.
+
+Everything here is a pure function of the dataset that ``xarray.open_zarr`` gives for a results
+store (see :mod:`ensemble.store`), plus the current time. No scheduler, no driver, no work
+directory is consulted, so the same answer comes out while a sweep runs, after it ended, and
+after its driver died (realisations it left ``running`` then stay ``running``: the store cannot
+tell a dead driver from a slow stage).
+
+:func:`summarise` gives a JSON-ready dict; :func:`render_text` turns it into one screen of text.
+``mesosweep status`` and the live page (:mod:`ensemble.dashboard`) both show that dict, so the
+two views agree by construction.
+
+Throughput is measured on the most recent finishes, not the whole history, so that a sweep
+resumed after a pause is not judged by the pause: with the last ``RATE_WINDOW`` realisations
+that finished *done*, rate = count / (latest finish − earliest start among them). Counting from
+the earliest start rather than between finishes keeps the rate right when several workers
+finish together. ETA = (queued + running) / rate: realisations in flight count as a whole, so
+the estimate errs long by at most one realisation per worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ensemble.store import DONE, FAILED, QUEUED, RUNNING, STAGES
+
+STATES = ("queued", "running", "done", "failed")  # index = flag value in the store
+RATE_WINDOW = 20  # finishes the throughput is measured on
+TIMELINE_LIMIT = 500  # finished realisations sent to the page's timeline (the latest ones)
+FAILURE_LIMIT = 50  # failed realisations listed with their log tails (the latest ones)
+RUNNING_LIMIT = 50  # realisations in flight listed by name
+NUMBERS = ("status", "stage_status", "stage_wall_time", "attempts", "started_at",
+           "finished_at", "wall_time")  # read whole: every realisation counts
+STRINGS = ("host", "job_id", "error", "log_tail")  # read only for the realisations listed
+VARIABLES = NUMBERS + STRINGS
+READ_TRIES = 3  # a read that met a chunk being replaced by a worker: try again
+
+
+def _retrying(read: Callable[[], Any]) -> Any:
+    """``read()``, tried again if it fails.
+
+    Workers rewrite their chunks while we read and zarr has no locks. zarr replaces a chunk
+    file atomically, but a shared filesystem (NFS, Lustre) can still fail one read while a
+    chunk is being replaced; such a read fails loudly (missing or undecodable chunk) rather
+    than returning wrong values, so it is simply retried.
+    """
+    last: Exception | None = None
+    for attempt in range(READ_TRIES):
+        try:
+            return read()
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried, then re-raised below
+            last = exc
+            time.sleep(0.1 * (attempt + 1))
+    assert last is not None
+    raise last
+
+
+def _open(path: str | os.PathLike[str]) -> xr.Dataset:
+    # chunks=None: plain lazy arrays, no dask. In the driver a distributed Client is the
+    # default scheduler, and a dask read would queue behind the realisations on the (busy,
+    # single-threaded) workers until the sweep ended.
+    ds = xr.open_zarr(path, chunks=None)
+    return ds[[v for v in VARIABLES if v in ds.variables]]
+
+
+def load(path: str | os.PathLike[str]) -> xr.Dataset:
+    """The variables status needs, all read into memory from the store at ``path``."""
+
+    def read() -> xr.Dataset:
+        with _open(path) as ds:
+            return ds.load()
+
+    return _retrying(read)
+
+
+def _epoch_seconds(var: xr.DataArray) -> np.ndarray:
+    """Seconds since 1970 (UTC) as floats, NaN where unset; xarray may or may not have decoded
+    the CF times to datetime64, depending on its version and the fill values."""
+    values = np.asarray(var.values)
+    if np.issubdtype(values.dtype, np.datetime64):
+        out = values.astype("datetime64[ns]").astype(np.int64).astype(float) / 1e9
+        out[np.isnat(values)] = np.nan
+        return out
+    return values.astype(float)
+
+
+def iso(seconds: float | None) -> str | None:
+    """UTC ISO-8601 time of an epoch time, or None when unset."""
+    if seconds is None or not np.isfinite(seconds):
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
+
+
+def _counts(flags: np.ndarray) -> dict[str, int]:
+    """How many of ``flags`` are queued, running, done, failed (unknown flags are ignored)."""
+    flags = np.asarray(flags).ravel()
+    flags = flags[(flags >= QUEUED) & (flags <= FAILED)].astype(np.int64)
+    n = np.bincount(flags, minlength=len(STATES))
+    return {name: int(n[k]) for k, name in enumerate(STATES)}
+
+
+def _text(value: Any) -> str:
+    """A store string as plain text (object arrays may hold None or bytes)."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of ``text``."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _label(case: str, index: int) -> str:
+    return f"{case}/r{index:04d}"  # as ensemble.plan.Realisation.label
+
+
+def _sweep_name(ds: xr.Dataset) -> str:
+    try:
+        return str(json.loads(ds.attrs.get("spec", "{}"))["sweep"]["name"])
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def throughput(started: np.ndarray, finished: np.ndarray,
+               window: int = RATE_WINDOW) -> tuple[float | None, int]:
+    """Realisations per hour over the last ``window`` finishes, and how many were used.
+
+    ``started``/``finished`` are epoch seconds of the realisations that finished done. None when
+    fewer than one finish has a positive span (nothing to measure yet).
+    """
+    ok = np.isfinite(started) & np.isfinite(finished)
+    started, finished = started[ok], finished[ok]
+    if finished.size == 0:
+        return None, 0
+    last = np.argsort(finished)[-window:]
+    span = float(finished[last].max() - started[last].min())
+    if span <= 0:
+        return None, int(last.size)
+    return last.size / span * 3600.0, int(last.size)
+
+
+def summarise(ds: xr.Dataset, now: float | None = None,
+              store: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Everything the status views show, as plain JSON-ready values.
+
+    ``ds`` is the store (or :func:`load` of it); ``now`` is epoch seconds (default: the clock),
+    used for elapsed times and the ETA's date.
+    """
+    now = time.time() if now is None else now
+    cases = [_text(c) for c in ds["case"].values]
+    reals = [int(r) for r in ds["realisation"].values]
+    stages = [_text(s) for s in ds["stage"].values] if "stage" in ds.coords else list(STAGES)
+    status = np.asarray(ds["status"].values)
+    stage_status = np.asarray(ds["stage_status"].values)
+    stage_wall = np.asarray(ds["stage_wall_time"].values, dtype=float)
+    attempts = np.asarray(ds["attempts"].values)
+    started = _epoch_seconds(ds["started_at"])
+    finished = _epoch_seconds(ds["finished_at"])
+    wall = np.asarray(ds["wall_time"].values, dtype=float)
+
+    def string(name: str, c: int, r: int) -> str:
+        # Index before .values: on a lazily opened store this reads one chunk, not all.
+        return _text(ds[name][c, r].values[()]) if name in ds else ""
+
+    per_case = []
+    for c, case in enumerate(cases):
+        done_stage = stage_status[c] == DONE
+        mean_stage = {}
+        for k, stage in enumerate(stages):
+            w = stage_wall[c, :, k][done_stage[:, k] & np.isfinite(stage_wall[c, :, k])]
+            mean_stage[stage] = round(float(w.mean()), 3) if w.size else None
+        done_real = (status[c] == DONE) & np.isfinite(wall[c])
+        per_case.append({
+            "case": case,
+            "total": len(reals),
+            "realisations": _counts(status[c]),
+            "mean_wall_s": round(float(wall[c][done_real].mean()), 3) if done_real.any() else None,
+            "stages": {stage: {**_counts(stage_status[c, :, k]), "mean_wall_s": mean_stage[stage]}
+                       for k, stage in enumerate(stages)},
+        })
+    totals = _counts(status)
+
+    rate, window = throughput(started[status == DONE], finished[status == DONE])
+    remaining = totals["queued"] + totals["running"]
+    if remaining == 0:
+        eta_s: float | None = 0.0
+    elif rate:
+        eta_s = remaining / rate * 3600.0
+    else:
+        eta_s = None
+
+    def ordered(mask: np.ndarray, times: np.ndarray) -> list[tuple[int, int]]:
+        """(case, realisation) where ``mask``, by ``times`` (unset last), stable."""
+        cs, rs = np.nonzero(mask)
+        t = np.where(np.isfinite(times[cs, rs]), times[cs, rs], np.inf)
+        return [(int(cs[i]), int(rs[i])) for i in np.argsort(t, kind="stable")]
+
+    # Listed realisations are picked before their strings are read: a store of thousands of
+    # failures costs no more to summarise than one with a few.
+    in_flight = ordered(status == RUNNING, started)  # longest running first
+    running = []
+    for c, r in in_flight[:RUNNING_LIMIT]:
+        flags = stage_status[c, r]
+        now_in = [k for k, f in enumerate(flags) if f == RUNNING]
+        pending = [k for k, f in enumerate(flags) if f != DONE]
+        k = now_in[-1] if now_in else (pending[0] if pending else None)
+        running.append({
+            "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+            "stage": stages[k] if k is not None else None,
+            "stages_done": int((flags == DONE).sum()), "stages_total": len(stages),
+            "attempt": int(attempts[c, r]), "host": string("host", c, r),
+            "job_id": string("job_id", c, r), "started_at": iso(started[c, r]),
+            "elapsed_s": round(now - started[c, r], 1) if np.isfinite(started[c, r]) else None,
+        })
+
+    failed = ordered(status == FAILED, finished)  # in the order they failed
+    failures = []
+    for c, r in failed[-FAILURE_LIMIT:]:
+        flags = stage_status[c, r]
+        bad = [stages[k] for k, f in enumerate(flags) if f == FAILED]
+        failures.append({
+            "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+            "stage": bad[0] if bad else None, "attempts": int(attempts[c, r]),
+            "error": first_line(string("error", c, r)), "log_tail": string("log_tail", c, r),
+            "host": string("host", c, r), "job_id": string("job_id", c, r),
+            "finished_at": iso(finished[c, r]),
+        })
+
+    ended = ordered(((status == DONE) | (status == FAILED)) & np.isfinite(finished), finished)
+    timeline = [{
+        "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+        "status": STATES[int(status[c, r])],
+        "start": float(started[c, r]) if np.isfinite(started[c, r]) else None,
+        "end": float(finished[c, r]),
+        "wall_s": round(float(wall[c, r]), 3) if np.isfinite(wall[c, r]) else None,
+    } for c, r in ended[-TIMELINE_LIMIT:]]
+
+    return {
+        "store": str(store) if store is not None else None,
+        "sweep": _sweep_name(ds),
+        "spec_hash": str(ds.attrs.get("spec_hash", ""))[:12],
+        "as_of": iso(now),
+        "now": now,
+        "stages": stages,
+        "totals": {**totals, "total": int(status.size)},
+        "complete": remaining == 0,
+        "throughput_per_hour": round(rate, 3) if rate else None,
+        "throughput_window": window,
+        "eta_s": round(eta_s, 1) if eta_s is not None else None,
+        "eta_at": iso(now + eta_s) if eta_s else None,
+        "cases": per_case,
+        "running": running,
+        "running_total": len(in_flight),
+        "failures": failures,
+        "failed_total": len(failed),
+        "timeline": timeline,
+        "timeline_total": len(ended),
+    }
+
+
+def read_summary(path: str | os.PathLike[str], now: float | None = None) -> dict[str, Any]:
+    """:func:`summarise` of the store at ``path``, reading no more than it needs.
+
+    Each realisation has its own chunk of each variable, so a read costs one small file per
+    realisation and variable: the numbers are read whole, the strings (host, error, log tail)
+    only for the realisations that are listed (running or failed).
+    """
+
+    def read() -> dict[str, Any]:
+        with _open(path) as ds:
+            for name in NUMBERS:
+                if name in ds:
+                    ds[name].load()
+            return summarise(ds, now=now, store=path)
+
+    return _retrying(read)
+
+
+# --- text -----------------------------------------------------------------------------------
+
+def duration(seconds: float | None) -> str:
+    """A duration a person reads at a glance: '42 s', '3 min 05 s', '2 h 10 min', '3 d 4 h'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "unknown"
+    s = int(round(max(seconds, 0.0)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def _bar(done: int, failed: int, total: int, width: int = 24) -> str:
+    """``[####x-----]``: '#' done, 'x' failed, '-' still to go."""
+    if total <= 0:
+        return "[" + " " * width + "]"
+    d = round(width * done / total)
+    f = min(round(width * failed / total), width - d)
+    return "[" + "#" * d + "x" * f + "-" * (width - d - f) + "]"
+
+
+def render_text(summary: dict[str, Any], max_failures: int = 8, max_running: int = 6) -> str:
+    """One screen: totals and bar, throughput and ETA, case × stage counts, running, failures."""
+    t = summary["totals"]
+    lines = [f"sweep {summary['sweep'] or '?'} · store {summary['store'] or '?'} · "
+             f"{(summary['as_of'] or '').replace('T', ' ').replace('+00:00', ' UTC')}"]
+    pct = 100.0 * t["done"] / t["total"] if t["total"] else 0.0
+    lines.append(f"realisations {t['total']}: {t['queued']} queued, {t['running']} running, "
+                 f"{t['done']} done, {t['failed']} failed  "
+                 f"{_bar(t['done'], t['failed'], t['total'])} {pct:3.0f}% done")
+    rate = summary["throughput_per_hour"]
+    if summary["complete"]:
+        pace = "finished: nothing queued or running"
+    elif rate:
+        at = (summary["eta_at"] or "").replace("T", " ").replace("+00:00", " UTC")
+        pace = f"ETA {duration(summary['eta_s'])} (about {at})"
+    else:
+        pace = "ETA unknown until a realisation finishes"
+    rate_text = (f"{rate:.3g} realisations/h (last {summary['throughput_window']} done)"
+                 if rate else "no realisation done yet")
+    lines.append(f"throughput {rate_text} · {pace}")
+    lines.append("")
+    header = f"{'case':<14}{'stage':<14}{'queued':>8}{'running':>9}{'done':>7}{'failed':>8}" \
+             f"{'mean s':>9}"
+    lines += [header, "-" * len(header)]
+
+    def row(case: str, stage: str, c: dict[str, Any]) -> str:
+        mean = c.get("mean_wall_s")
+        return (f"{case:<14.14}{stage:<14}{c['queued']:>8}{c['running']:>9}{c['done']:>7}"
+                f"{c['failed']:>8}{(f'{mean:.1f}' if mean is not None else '-'):>9}")
+
+    for case in summary["cases"]:
+        lines.append(row(case["case"], "realisations",
+                         {**case["realisations"], "mean_wall_s": case["mean_wall_s"]}))
+        for stage, c in case["stages"].items():
+            lines.append(row("", stage, c))
+    if summary["running_total"]:
+        lines.append("")
+        lines.append(f"running ({summary['running_total']}):")
+        for e in summary["running"][:max_running]:
+            where = f" on {e['host']}" if e["host"] else ""
+            job = f" (job {e['job_id']})" if e["job_id"] else ""
+            lines.append(f"  {e['label']} in {e['stage'] or '?'} for "
+                         f"{duration(e['elapsed_s'])}, attempt {e['attempt']}{where}{job}")
+        if summary["running_total"] > max_running:
+            lines.append(f"  … and {summary['running_total'] - max_running} more")
+    if summary["failed_total"]:
+        lines.append("")
+        lines.append(f"failed ({summary['failed_total']}):")
+        shown = summary["failures"][-max_failures:]
+        for e in shown:
+            lines.append(f"  {e['label']} in {e['stage'] or '?'} after {e['attempts']} "
+                         f"attempt(s): {e['error'] or '(no error recorded)'}")
+        if summary["failed_total"] > len(shown):
+            lines.append(f"  … and {summary['failed_total'] - len(shown)} more "
+                         "(--json lists the latest, the store's 'error' variable all)")
+    return "\n".join(lines)
+
+
+# --- Slurm ----------------------------------------------------------------------------------
+
+SQUEUE_FORMAT = "%i|%T|%j|%M|%R"  # job id, state, name, time used, reason or node list
+SQUEUE_TIMEOUT_S = 10.0
+_USER = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")  # a POSIX-ish login name, no options
+
+
+def squeue_argv(environ: dict[str, str] | None = None) -> list[str] | None:
+    """The fixed argv that lists this user's batch jobs, or None when squeue is absent.
+
+    The user comes from ``$USER``/``$LOGNAME`` only if it looks like a login name (so it can
+    never be read as an option); otherwise ``--me`` lets Slurm work it out.
+    """
+    exe = shutil.which("squeue")
+    if exe is None:
+        return None
+    env = os.environ if environ is None else environ
+    user = env.get("USER") or env.get("LOGNAME") or ""
+    who = ["--user", user] if _USER.fullmatch(user) else ["--me"]
+    return [exe, "--noheader", f"--format={SQUEUE_FORMAT}", *who]
+
+
+def slurm_jobs(run: Callable[..., subprocess.CompletedProcess] = subprocess.run,
+               argv: Sequence[str] | None = None) -> list[dict[str, str]] | None:
+    """The user's batch jobs in flight, from ``squeue``; None when squeue is absent or fails.
+
+    Never raises: the status of a sweep must not depend on the batch system answering.
+    """
+    argv = list(argv) if argv is not None else squeue_argv()
+    if argv is None:
+        return None
+    try:
+        done = run(argv, capture_output=True, text=True, timeout=SQUEUE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    jobs = []
+    for line in done.stdout.splitlines():
+        parts = line.strip().split("|", 4)
+        if len(parts) == 5:
+            jobs.append(dict(zip(("job_id", "state", "name", "time", "reason"), parts,
+                                 strict=True)))
+    return jobs
+
+
+def render_slurm(jobs: list[dict[str, str]], limit: int = 8) -> str:
+    """Batch jobs in flight: counts by state, then the first few."""
+    if not jobs:
+        return "slurm: no batch jobs in flight"
+    by_state: dict[str, int] = {}
+    for j in jobs:
+        by_state[j["state"]] = by_state.get(j["state"], 0) + 1
+    counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(by_state.items()))
+    lines = [f"slurm: {len(jobs)} batch job(s) in flight: {counts}"]
+    for j in jobs[:limit]:
+        lines.append(f"  {j['job_id']:<12}{j['state']:<11}{j['time']:>11}  {j['name']}  "
+                     f"{j['reason']}")
+    if len(jobs) > limit:
+        lines.append(f"  … and {len(jobs) - limit} more")
+    return "\n".join(lines)
