@@ -290,67 +290,79 @@ def _coarsen(grid: _Grid) -> tuple[_Grid, np.ndarray]:
     return _Grid(tuple(faces), inlet, outlet, active), to_coarse
 
 
+# Voxels per slab when the matrix is assembled; bounds the temporaries (~100 MB).
+_SLAB_VOXELS = 1 << 20
+
+
 def _assemble(grid: _Grid) -> tuple[sparse.csr_matrix, np.ndarray]:
     """Symmetric system matrix (CSR, diagonal included) of a grid, and its diagonal.
 
     Unknowns are numbered in C order, so in every row the neighbours below along axes 0,
-    1, 2 come first, then the diagonal, then the neighbours above along axes 2, 1, 0: each
-    row is built already sorted and the CSR arrays are filled in place, one axis at a time,
-    without holding every edge list at once.
+    1, 2 come first, then the diagonal, then the neighbours above along axes 2, 1, 0. Each
+    slab of layers along axis 0 lays out the seven candidate entries of its rows side by
+    side in that order and keeps the open ones, which gives the CSR arrays directly, in
+    order, with slicing and boolean selection only.
     """
     active = grid.active
+    nx, ny, nz = active.shape
     n = int(np.count_nonzero(active))
+    nnz = n + 2 * sum(int(np.count_nonzero(f)) for f in grid.faces)
+    if nnz >= np.iinfo(np.int32).max:
+        raise ValueError(f"{n} conducting voxels exceed int32 sparse indexing")
     number = np.full(active.shape, -1, dtype=np.int32)
     number[active] = np.arange(n, dtype=np.int32)
 
-    def edges(ax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(unknown below, unknown above, conductance) of every open face along ``ax``."""
-        lo, hi = _axis_slices(ax)
-        g = grid.faces[ax]
-        open_ = g > 0
-        return number[lo][open_], number[hi][open_], g[open_].astype(np.float64)
-
-    # Pass 1: which rows have a neighbour below / above along each axis, and the diagonal.
-    below = np.zeros((3, n), dtype=bool)
-    above = np.zeros((3, n), dtype=bool)
-    diag = np.zeros(n)
-    for ax in range(3):
-        lower, upper, g = edges(ax)
-        below[ax, upper] = True
-        above[ax, lower] = True
-        diag += np.bincount(lower, weights=g, minlength=n)
-        diag += np.bincount(upper, weights=g, minlength=n)
-    first, last = number[0], number[-1]
-    np.add.at(diag, first[first >= 0], grid.inlet[first >= 0])
-    np.add.at(diag, last[last >= 0], grid.outlet[last >= 0])
-
-    n_below = below.sum(axis=0, dtype=np.int32)
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(n_below + 1 + above.sum(axis=0, dtype=np.int32), out=indptr[1:])
-    if indptr[-1] >= np.iinfo(np.int32).max:
-        raise ValueError(f"{n} conducting voxels exceed int32 sparse indexing")
-    indptr = indptr.astype(np.int32)
-    indices = np.empty(int(indptr[-1]), dtype=np.int32)
-    data = np.empty(int(indptr[-1]), dtype=np.float64)
-    start = indptr[:-1]
-
-    # Pass 2: slot of an entry = row start + entries of the kinds that precede it.
-    everyone = np.arange(n, dtype=np.int32)
-    indices[start + n_below] = everyone
-    data[start + n_below] = diag
-    for ax in range(3):
-        lower, upper, g = edges(ax)
-        np.negative(g, out=g)
-        slot = start[upper]
-        slot += below[:ax, upper].sum(axis=0, dtype=np.int32)
-        indices[slot] = lower
-        data[slot] = g
-        slot = start[lower]
-        slot += n_below[lower]
-        slot += above[ax:, lower].sum(axis=0, dtype=np.int32)  # the diagonal, then ax + 1 ...
-        indices[slot] = upper
-        data[slot] = g
-        del lower, upper, g, slot
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    indices = np.empty(nnz, dtype=np.int32)
+    data = np.empty(nnz, dtype=np.float64)
+    diag = np.empty(n, dtype=np.float64)
+    row, slot = 0, 0
+    step = max(1, _SLAB_VOXELS // (ny * nz))
+    for x0 in range(0, nx, step):
+        x1 = min(x0 + step, nx)
+        g = np.zeros((x1 - x0, ny, nz, 7))  # conductance to each neighbour kind
+        col = np.zeros((x1 - x0, ny, nz, 7), dtype=np.int32)
+        for ax, (below, above) in enumerate(((0, 6), (1, 5), (2, 4))):
+            faces = grid.faces[ax]
+            if ax == 0:
+                # Layer x has face x - 1 below it and face x above it (if they exist).
+                jb = 1 if x0 == 0 else 0
+                g[jb:, ..., below] = faces[x0 + jb - 1 : x1 - 1]
+                col[jb:, ..., below] = number[x0 + jb - 1 : x1 - 1]
+                je = min(x1, nx - 1) - x0
+                g[:je, ..., above] = faces[x0 : x0 + je]
+                col[:je, ..., above] = number[x0 + 1 : x0 + je + 1]
+                continue
+            mine = faces[x0:x1]
+            nb = number[x0:x1]
+            lower = [slice(None)] * 3
+            upper = [slice(None)] * 3
+            lower[ax], upper[ax] = slice(None, -1), slice(1, None)
+            lower, upper = tuple(lower), tuple(upper)
+            g[upper + (below,)] = mine
+            col[upper + (below,)] = nb[lower]
+            g[lower + (above,)] = mine
+            col[lower + (above,)] = nb[upper]
+        here = active[x0:x1]
+        g[..., 3] = g.sum(axis=-1)
+        if x0 == 0:
+            g[0, ..., 3] += grid.inlet
+        if x1 == nx:
+            g[-1, ..., 3] += grid.outlet
+        col[..., 3] = number[x0:x1]
+        g, col = g[here], col[here]  # (rows of this slab, 7), rows in C order
+        keep = g != 0
+        keep[:, 3] = True
+        rows = g.shape[0]
+        diag[row : row + rows] = g[:, 3]
+        g[:, [0, 1, 2, 4, 5, 6]] *= -1.0
+        count = int(np.count_nonzero(keep))
+        np.cumsum(keep.sum(axis=1), out=indptr[row + 1 : row + rows + 1])
+        indptr[row + 1 : row + rows + 1] += slot
+        indices[slot : slot + count] = col[keep]
+        data[slot : slot + count] = g[keep]
+        row += rows
+        slot += count
     matrix = sparse.csr_matrix((data, indices, indptr), shape=(n, n))
     matrix.has_sorted_indices = True
     return matrix, diag

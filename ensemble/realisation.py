@@ -190,7 +190,9 @@ def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Seq
                   status=store.FAILED)
         raise
     wall = time.perf_counter() - started
-    degs = degrees(spec)
+    # The store's own degree order: an extended store appends new degrees at the end.
+    degs = (tuple(float(d) for d in store.read_values(store_path, "degree"))
+            if store_path is not None else degrees(spec))
     per = figures["per_degree"]
     rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),
               thickness=np.array([per[d]["thickness_um"] for d in degs]),

@@ -4,6 +4,7 @@ write each into the store as it finishes, print progress and a summary.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
@@ -12,12 +13,12 @@ from typing import TextIO
 
 import numpy as np
 
-from ensemble import store
+from ensemble import resume, store
 from ensemble.plan import Realisation, degrees, plan, workdir_of
 from ensemble.progress import StageWatcher
 from ensemble.realisation import run_realisation
 from ensemble.seeds import sweep_seed
-from ensemble.spec import Spec, SpecError, is_mesosweep_store, spec_hash
+from ensemble.spec import Spec, SpecError, is_mesosweep_store
 from stages.lammps_env import lammps_version
 from stages.particles import extract_particles, save_database
 from stages.synthetic import synthetic_volume
@@ -45,18 +46,21 @@ def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
     return path
 
 
-def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO) -> None:
+def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
+                    extend: bool) -> None:
     path = spec.sweep.output
     if path.exists():
         if not is_mesosweep_store(path):
             raise SpecError([f"sweep.output: {path} exists and is not a mesosweep store; "
                              "choose another output or remove it"])
-        stored = store.open_store(path).attrs.get("spec_hash")
-        if stored != spec_hash(spec):
-            raise SpecError([f"sweep.output: {path} holds a sweep of a different spec "
-                             f"(hash {str(stored)[:12]} vs {spec_hash(spec)[:12]}); "
-                             "use another output to run this spec"])
-        print(f"store: resuming {path}", file=out, flush=True)
+        growth = resume.check(path, spec, extend)
+        if growth:
+            resume.grow(path, spec)
+            changes = ", ".join(f"{k} {json.dumps(a)} -> {json.dumps(b)}"
+                                for k, (a, b) in growth.items())
+            print(f"store: extended {path}: {changes}", file=out, flush=True)
+        else:
+            print(f"store: resuming {path}", file=out, flush=True)
         return
     store.create(path, spec, realisations, lammps_version())
     print(f"store: created {path}", file=out, flush=True)
@@ -77,15 +81,19 @@ def _report(fut, real: Realisation, degs: tuple[float, ...], tag: str, elapsed: 
     return False
 
 
-def run_sweep(spec: Spec, out: TextIO | None = None) -> int:
-    """Run every realisation not yet done; return 0 if all are done, 1 if any failed."""
+def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False) -> int:
+    """Run every realisation not yet done; return 0 if all are done, 1 if any failed.
+
+    On an existing store of the same spec this resumes; ``extend`` lets a spec with more
+    realisations or degrees grow it (see :mod:`ensemble.resume`).
+    """
     out = out or sys.stdout
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
     from cluster import start as start_cluster  # noqa: PLC0415
 
     realisations = plan(spec)
-    _open_or_create(spec, realisations, out)
+    _open_or_create(spec, realisations, out, extend)
     path = spec.sweep.output
     status = store.read_values(path, "status")
     todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]

@@ -125,3 +125,48 @@ def test_same_seed_same_initial_structure(swept):
                            root / "again")
     build_initial_structure(spec, again, root / "tiny.work" / "particles.npz")
     assert (root / "again" / "structure" / "structure.data").read_text() == a
+
+
+def test_changed_spec_is_refused_with_a_diff(swept, capsys):
+    _, root = swept
+    changed = (root / "tiny.toml").read_text().replace("tolerance = 0.005", "tolerance = 0.004")
+    (root / "changed.toml").write_text(changed.replace("workers = 2", "workers = 1"))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        assert main(["run", str(root / "changed.toml")]) == 2
+    finally:
+        mp.undo()
+    err = capsys.readouterr().err
+    assert "numerics.tolerance: 0.005 in the store, 0.004 in the spec" in err
+    assert "cluster.workers" not in err  # how the sweep runs may change freely
+
+
+def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, capsys):
+    import xarray as xr
+
+    _, root = swept
+    before = xr.open_zarr(root / "tiny.zarr").load()
+    work = root / "tiny.work" / "96-4"
+    launches_before = (work / "r0000" / "launches.log").read_text().splitlines()
+    grown = (root / "tiny.toml").read_text().replace("realisations = 2", "realisations = 3") \
+        .replace("compression_degrees = [0.15, 0.35]", "compression_degrees = [0.15, 0.25, 0.35]")
+    (root / "grown.toml").write_text(grown)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        assert main(["run", str(root / "grown.toml")]) == 2  # growing needs --extend
+        assert "--extend" in capsys.readouterr().err
+        assert main(["run", str(root / "grown.toml"), "--extend"]) == 0
+    finally:
+        mp.undo()
+    after = xr.open_zarr(root / "tiny.zarr").load()
+    assert after.sizes["realisation"] == 3 and after.sizes["degree"] == 4
+    assert (after.status.values == 2).all()
+    old = before.sel(degree=[0.0, 0.15, 0.35])
+    new = after.sel(realisation=[0, 1], degree=[0.0, 0.15, 0.35])
+    assert np.array_equal(old.porosity.values, new.porosity.values)  # finished work reused
+    relaunched = (work / "r0000" / "launches.log").read_text().splitlines()[len(launches_before):]
+    assert [line.split()[0].split(".")[1] for line in relaunched] == ["calendering-0"]
+    assert np.isfinite(after.porosity.sel(degree=0.25).values).all()
+    assert after.seed.sel(realisation=2).values.min() >= 1

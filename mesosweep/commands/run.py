@@ -14,6 +14,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", type=Path, help="sweep spec (TOML), e.g. sweeps/quick.toml")
     p.add_argument("--check", action="store_true",
                    help="validate the spec and print its plan; run nothing, write nothing")
+    p.add_argument("--extend", action="store_true",
+                   help="let a spec with more realisations or compression degrees grow an "
+                        "existing store (finished stages are reused)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ensemble.runner import run_sweep
 
     try:
-        return run_sweep(spec)
+        return run_sweep(spec, extend=args.extend)
     except (SpecError, ClusterError) as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
