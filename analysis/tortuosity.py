@@ -292,6 +292,10 @@ def _coarsen(grid: _Grid) -> tuple[_Grid, np.ndarray]:
 
 # Voxels per slab when the matrix is assembled; bounds the temporaries (~100 MB).
 _SLAB_VOXELS = 1 << 20
+#: The seven entries of a row in column order: (axis, side) of the neighbour, diagonal as
+#: axis -1. Neighbours below along 0, 1, 2 have lower numbers, those above higher ones.
+_KINDS = ((0, -1), (1, -1), (2, -1), (-1, 0), (2, 1), (1, 1), (0, 1))
+_OFF_DIAGONAL = [0, 1, 2, 4, 5, 6]
 
 
 def _assemble(grid: _Grid) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -318,46 +322,54 @@ def _assemble(grid: _Grid) -> tuple[sparse.csr_matrix, np.ndarray]:
     diag = np.empty(n, dtype=np.float64)
     row, slot = 0, 0
     step = max(1, _SLAB_VOXELS // (ny * nz))
+    g_buf = np.empty((min(step, nx), ny, nz))
+    col_buf = np.empty((min(step, nx), ny, nz), dtype=np.int32)
     for x0 in range(0, nx, step):
         x1 = min(x0 + step, nx)
-        g = np.zeros((x1 - x0, ny, nz, 7))  # conductance to each neighbour kind
-        col = np.zeros((x1 - x0, ny, nz, 7), dtype=np.int32)
-        for ax, (below, above) in enumerate(((0, 6), (1, 5), (2, 4))):
-            faces = grid.faces[ax]
-            if ax == 0:
-                # Layer x has face x - 1 below it and face x above it (if they exist).
-                jb = 1 if x0 == 0 else 0
-                g[jb:, ..., below] = faces[x0 + jb - 1 : x1 - 1]
-                col[jb:, ..., below] = number[x0 + jb - 1 : x1 - 1]
-                je = min(x1, nx - 1) - x0
-                g[:je, ..., above] = faces[x0 : x0 + je]
-                col[:je, ..., above] = number[x0 + 1 : x0 + je + 1]
-                continue
-            mine = faces[x0:x1]
-            nb = number[x0:x1]
-            lower = [slice(None)] * 3
-            upper = [slice(None)] * 3
-            lower[ax], upper[ax] = slice(None, -1), slice(1, None)
-            lower, upper = tuple(lower), tuple(upper)
-            g[upper + (below,)] = mine
-            col[upper + (below,)] = nb[lower]
-            g[lower + (above,)] = mine
-            col[lower + (above,)] = nb[upper]
         here = active[x0:x1]
-        g[..., 3] = g.sum(axis=-1)
+        rows = int(np.count_nonzero(here))
+        g = np.empty((rows, 7))  # conductance to each neighbour kind, per row
+        col = np.empty((rows, 7), dtype=np.int32)
+        g_slab, col_slab = g_buf[: x1 - x0], col_buf[: x1 - x0]
+        for kind, (ax, side) in enumerate(_KINDS):
+            if ax < 0:
+                continue  # the diagonal, filled below
+            g_slab.fill(0.0)
+            # Face f along ax joins voxels f and f + 1: voxel i has face i - 1 below and
+            # face i above. Index the slab's voxels (dst), their faces and neighbours.
+            dst = [slice(None)] * 3
+            face = [slice(None)] * 3
+            other = [slice(None)] * 3
+            if ax == 0:
+                lo = max(x0, 1) if side < 0 else x0
+                hi = x1 if side < 0 else min(x1, nx - 1)
+                dst[0] = slice(lo - x0, hi - x0)
+                face[0] = slice(lo - 1, hi - 1) if side < 0 else slice(lo, hi)
+                other[0] = slice(lo - 1, hi - 1) if side < 0 else slice(lo + 1, hi + 1)
+            else:
+                size = active.shape[ax]
+                dst[0] = face[0] = other[0] = slice(x0, x1)
+                dst[0] = slice(0, x1 - x0)
+                dst[ax] = slice(1, size) if side < 0 else slice(0, size - 1)
+                face[ax] = slice(0, size - 1)
+                other[ax] = slice(0, size - 1) if side < 0 else slice(1, size)
+            g_slab[tuple(dst)] = grid.faces[ax][tuple(face)]
+            col_slab[tuple(dst)] = number[tuple(other)]
+            np.negative(g_slab, out=g_slab)  # off-diagonal entries are -conductance
+            g[:, kind] = g_slab[here]
+            col[:, kind] = col_slab[here]
+        diagonal = -g[:, _OFF_DIAGONAL].sum(axis=1)
         if x0 == 0:
-            g[0, ..., 3] += grid.inlet
+            diagonal[: np.count_nonzero(here[0])] += grid.inlet[here[0]]
         if x1 == nx:
-            g[-1, ..., 3] += grid.outlet
-        col[..., 3] = number[x0:x1]
-        g, col = g[here], col[here]  # (rows of this slab, 7), rows in C order
+            diagonal[rows - np.count_nonzero(here[-1]) :] += grid.outlet[here[-1]]
+        g[:, 3] = diagonal
+        col[:, 3] = np.arange(row, row + rows, dtype=np.int32)
+        diag[row : row + rows] = diagonal
         keep = g != 0
         keep[:, 3] = True
-        rows = g.shape[0]
-        diag[row : row + rows] = g[:, 3]
-        g[:, [0, 1, 2, 4, 5, 6]] *= -1.0
         count = int(np.count_nonzero(keep))
-        np.cumsum(keep.sum(axis=1), out=indptr[row + 1 : row + rows + 1])
+        np.cumsum(keep.sum(axis=1, dtype=np.int32), out=indptr[row + 1 : row + rows + 1])
         indptr[row + 1 : row + rows + 1] += slot
         indices[slot : slot + count] = col[keep]
         data[slot : slot + count] = g[keep]

@@ -4,4 +4,4 @@ One module per figure, each with ``main(argv) -> int``; ``FIGURES`` lists them i
 ``python -m bench`` runs them.
 """
 
-FIGURES = ("slurry_throughput", "particles")
+FIGURES = ("slurry_throughput", "particles", "runner_overhead")

@@ -133,17 +133,18 @@ class _Recorder:
     """Writes the realisation's progress into its own chunks of the store, as it happens."""
 
     def __init__(self, store_path: Path | None, real: Realisation):
-        self.path, self.real = store_path, real
+        self.group = store.writer(store_path) if store_path is not None else None
+        self.real = real
         self.launches = 0
         self.steps = 0
 
     def write(self, **values) -> None:
-        if self.path is not None:
-            store.write_realisation(self.path, self.real.case_index, self.real.index, values)
+        if self.group is not None:
+            store.write_realisation(self.group, self.real.case_index, self.real.index, values)
 
     def stage(self, name: str, status: int, wall: float = float("nan"), steps: int = 0) -> None:
-        if self.path is not None:
-            store.write_stage(self.path, self.real.case_index, self.real.index, name, status,
+        if self.group is not None:
+            store.write_stage(self.group, self.real.case_index, self.real.index, name, status,
                               wall, steps)
 
     def lammps(self, run, directory: Path, launcher: Sequence[str]) -> dict:
@@ -171,7 +172,7 @@ def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Seq
     _clear_interrupted(real.workdir)
     attempts = 1
     if store_path is not None:
-        attempts = int(store.read_values(store_path, "attempts")[real.case_index, real.index]) + 1
+        attempts = int(store.read_values(rec.group, "attempts")[real.case_index, real.index]) + 1
     rec.write(attempts=attempts, started_at=time.time(), host=socket.gethostname(),
               job_id=batch_job_id(), error="", log_tail="", status=store.RUNNING)
     current = "structure"
@@ -191,7 +192,7 @@ def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Seq
         raise
     wall = time.perf_counter() - started
     # The store's own degree order: an extended store appends new degrees at the end.
-    degs = (tuple(float(d) for d in store.read_values(store_path, "degree"))
+    degs = (tuple(float(d) for d in store.read_values(rec.group, "degree"))
             if store_path is not None else degrees(spec))
     per = figures["per_degree"]
     rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),

@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -81,11 +82,13 @@ def _report(fut, real: Realisation, degs: tuple[float, ...], tag: str, elapsed: 
     return False
 
 
-def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False) -> int:
+def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
+              task: Callable[..., dict] = run_realisation) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed.
 
     On an existing store of the same spec this resumes; ``extend`` lets a spec with more
-    realisations or degrees grow it (see :mod:`ensemble.resume`).
+    realisations or degrees grow it (see :mod:`ensemble.resume`). ``task`` runs one
+    realisation (benchmarks of the runner itself pass one that does no physics).
     """
     out = out or sys.stdout
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
@@ -112,11 +115,12 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False) ->
         started = time.perf_counter()
         try:
             futures = {}
+            group = store.writer(path)
 
             def submit(real: Realisation) -> None:
-                store.write_realisation(path, real.case_index, real.index,
+                store.write_realisation(group, real.case_index, real.index,
                                         {"status": store.QUEUED})
-                fut = cluster.client.submit(run_realisation, spec, real, database,
+                fut = cluster.client.submit(task, spec, real, database,
                                             cluster.launcher, path, pure=False,
                                             key=f"realisation-{real.label}-{time.time_ns()}")
                 futures[fut] = real
@@ -137,8 +141,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False) ->
                 for fut in finished:
                     real = futures.pop(fut)
                     elapsed = time.perf_counter() - started
-                    attempts = int(store.read_values(path, "attempts")[real.case_index,
-                                                                          real.index])
+                    attempts = int(group["attempts"][real.case_index, real.index])
                     if not _report(fut, real, degs, f"[{n + 1}/{len(todo)}]", elapsed, out):
                         n += 1
                     elif attempts < spec.cluster.max_attempts:

@@ -162,7 +162,16 @@ def open_store(path: Path) -> xr.Dataset:
     return xr.open_zarr(path)
 
 
-def write_realisation(path: Path, case_index: int, index: int,
+def writer(path: Path) -> zarr.Group:
+    """The store opened for writing; keep it to save re-reading metadata on every write."""
+    return zarr.open_group(str(path), mode="r+")
+
+
+def _group(target: Path | zarr.Group, mode: str = "r+") -> zarr.Group:
+    return target if isinstance(target, zarr.Group) else zarr.open_group(str(target), mode=mode)
+
+
+def write_realisation(target: Path | zarr.Group, case_index: int, index: int,
                       values: dict[str, object]) -> None:
     """Write one realisation's values into its own chunks of the store.
 
@@ -170,24 +179,24 @@ def write_realisation(path: Path, case_index: int, index: int,
     (case, realisation) variables, one value per degree or stage for the others. ``status``,
     if given, is written last, so it never vouches for values that were not written.
     """
-    group = zarr.open_group(str(path), mode="r+")
+    group = _group(target)
     for name in sorted(values, key=lambda n: n == "status"):
         group[name][case_index, index] = values[name]
 
 
-def write_stage(path: Path, case_index: int, index: int, stage: str, status: int,
+def write_stage(target: Path | zarr.Group, case_index: int, index: int, stage: str, status: int,
                 wall_time_s: float = float("nan"), steps: int = 0) -> None:
     """Record one stage's status (and, when it ended, its wall time and steps)."""
-    group = zarr.open_group(str(path), mode="r+")
+    group = _group(target)
     k = STAGES.index(stage)
     group["stage_wall_time"][case_index, index, k] = wall_time_s
     group["stage_steps"][case_index, index, k] = steps
     group["stage_status"][case_index, index, k] = status
 
 
-def read_values(path: Path, name: str) -> np.ndarray:
+def read_values(target: Path | zarr.Group, name: str) -> np.ndarray:
     """One variable's raw values (no decoding), cheaply, without xarray."""
-    return zarr.open_group(str(path), mode="r")[name][...]
+    return _group(target, mode="r")[name][...]
 
 
 def clip_error(text: str) -> str:
