@@ -1,0 +1,128 @@
+"""Force-field files: refused when non-physical, the paper's mixing rule, the timestep bound,
+and the intra- / inter-particle distinction checked in LAMMPS."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.forcefield import (
+    ForceFieldError,
+    check_timestep,
+    lj_pair,
+    load_forcefield,
+    pair_commands,
+    rayleigh_time_us,
+    shipped_forcefield,
+    stable_timestep_us,
+)
+
+SLURRY = shipped_forcefield("slurry").read_text()
+
+
+def _edited(tmp_path: Path, old: str, new: str) -> Path:
+    assert old in SLURRY
+    path = tmp_path / "ff.toml"
+    path.write_text(SLURRY.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old,new,words", [
+    ("youngs_modulus_GPa = 135.0", "youngs_modulus_GPa = -135.0",
+     ["materials.am.youngs_modulus_GPa", "-135", "> 0"]),
+    ("poisson_ratio = 0.3", "poisson_ratio = 0.5", ["poisson_ratio", "0.5", "< 0.5"]),
+    ("poisson_ratio = 0.3", "poisson_ratio = -1.0", ["poisson_ratio", "> -1"]),
+    ("youngs_modulus_GPa = 135.0\n", "", ["materials.am.youngs_modulus_GPa", "missing"]),
+    ("surface_energy_J_m2 = 0.01", "surface_energy_J_m2 = -0.01", ["surface_energy_J_m2", ">= 0"]),
+    ("cutoff_um = 3.2", "cutoff_um = 1.0", ["lj.am.cutoff_um", "> 1.419"]),
+    ('source = "paper Table 1 (NMC111, literature refs 39-41)"', "", ["materials.am.source"]),
+])
+def test_non_physical_or_missing_values_are_refused(tmp_path, old, new, words):
+    with pytest.raises(ForceFieldError) as err:
+        load_forcefield(_edited(tmp_path, old, new))
+    text = str(err.value)
+    assert str(tmp_path / "ff.toml") in text
+    for word in words:
+        assert word in text, (word, text)
+
+
+def test_shipped_sets_load_and_differ_as_the_paper_says():
+    slurry, dried = (load_forcefield(shipped_forcefield(n)) for n in ("slurry", "dried"))
+    # Drying turns liquid CBD (0.5 MPa) into solid (2 GPa) and strengthens cohesion.
+    assert slurry.materials["cbd"].youngs_modulus_GPa == pytest.approx(0.0005)
+    assert dried.materials["cbd"].youngs_modulus_GPa == pytest.approx(2.0)
+    assert dried.lj["am"].epsilon_fJ > slurry.lj["am"].epsilon_fJ
+    for ff in (slurry, dried):
+        assert ff.materials["am"].youngs_modulus_GPa == 135.0  # paper Table 1
+        assert ff.materials["collector"].youngs_modulus_GPa == 69.0
+        assert ff.materials["roll"].youngs_modulus_GPa == 200.0
+
+
+def test_lj_mixing_follows_the_paper():
+    ff = load_forcefield(shipped_forcefield("slurry"))
+    eps, sigma, cut = lj_pair(ff, "am", "cbd")
+    a, c = ff.lj["am"], ff.lj["cbd"]
+    assert eps == pytest.approx(0.8 * (a.epsilon_fJ + c.epsilon_fJ))
+    assert sigma == pytest.approx(0.5 * (a.sigma_um + c.sigma_um))
+    assert cut == pytest.approx(0.5 * (a.cutoff_um + c.cutoff_um))
+    cmds = pair_commands(ff, {1: "am", 2: "cbd"})
+    assert cmds[0].startswith("pair_style hybrid/overlay granular lj/cut")
+    # hybrid/overlay needs LJ coefficients for every type pair.
+    assert sum(c.startswith("pair_coeff") and "lj/cut" in c for c in cmds) == 3
+
+
+def test_rayleigh_time_matches_the_formula_and_bounds_the_timestep():
+    ff = load_forcefield(shipped_forcefield("dried"))
+    am = ff.materials["am"]
+    shear = 135e9 / (2 * 1.3)
+    expected = math.pi * 0.7965e-6 * math.sqrt(4680 / shear) / (0.1631 * 0.3 + 0.8766) * 1e6
+    assert rayleigh_time_us(am, 1.593, 4.68) == pytest.approx(expected, rel=1e-3)
+    beads = {"am": (1.593, 4.68), "cbd": (1.3, 0.95)}
+    bound = stable_timestep_us(ff, beads)
+    check_timestep(ff, 0.1 * bound, beads)  # fine
+    with pytest.raises(ForceFieldError, match="stability bound"):
+        check_timestep(ff, 0.5 * bound, beads)
+
+
+def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path):
+    """Primaries of one secondary hold together by their bonds; two secondaries meet through
+    the inter-particle JKR + LJ only (their beads never bond)."""
+    from stages import slurry
+    from stages.inputs import Numerics
+    from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds
+    from stages.lammps_env import executable
+
+    s = 1.593 * (math.pi / 6) ** (1 / 3)
+    grid = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) * s
+    a = grid + np.array([6.0, 10.0, 10.0])
+    b = grid + np.array([6.0 + 2 * s + 1.6, 10.0, 10.0])  # 1.6 um apart: within LJ range
+    cbd = np.array([[16.0, 3.0, 3.0]])
+    pos = np.vstack([a, b, cbd])
+    mol = np.r_[np.full(27, 1), np.full(27, 2), 0]
+    state = BeadState(np.zeros(3), np.array([20.0, 20.0, 20.0]),
+                      np.where(mol > 0, AM_TYPE, CBD_TYPE), pos,
+                      np.where(mol > 0, 1.593, 6.2), np.where(mol > 0, 4.68, 0.95), mol,
+                      np.zeros((55, 3), np.int64), np.zeros((0, 3), np.int64))
+    state = state.with_(bonds=lattice_bonds(pos, mol, s))
+    assert not np.any(mol[state.bonds[:, 1]] != mol[state.bonds[:, 2]])  # no bond across
+    slurry.build_inputs(state, tmp_path, ff=load_forcefield(shipped_forcefield("slurry")),
+                        temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
+                        cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
+                        numerics=Numerics(0.1, 500, 4000, 1000, 1e-9), seed=3)
+    result = slurry.run(tmp_path, [executable("mpiexec"), "-n", "1"])
+    final, _ = slurry.read_output(tmp_path, result)
+    x = final.unwrapped()
+    for m in (1, 2):  # each secondary keeps its lattice: bonds within 5 % of rest length
+        sel = (final.molecule[final.bonds[:, 1]] == m)
+        d = np.linalg.norm(x[final.bonds[sel, 1]] - x[final.bonds[sel, 2]], axis=1)
+        rest = np.where(final.bonds[sel, 0] == 1, s, s * math.sqrt(2))
+        assert np.abs(d / rest - 1).max() < 0.05
+    gap_before = np.linalg.norm(b.mean(0) - a.mean(0))
+    ca = x[final.molecule == 1].mean(0)
+    cb = x[final.molecule == 2].mean(0)
+    box = final.box_um
+    delta = (cb - ca) - np.round((cb - ca) / box) * box
+    # The barostat only dilates the box; the LJ attraction between the two secondaries pulls
+    # them together beyond that: their distance shrinks relative to the box.
+    assert np.linalg.norm(delta) / box[0] < gap_before / 20.0
