@@ -5,3 +5,5 @@ One module per figure, each with ``main(argv) -> int``; ``FIGURES`` lists them i
 """
 
 FIGURES = ("slurry_throughput", "particles", "runner_overhead")
+#: Figures that take long (minutes to hours): run only when named.
+LONG = ("validate_paper",)

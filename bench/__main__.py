@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from bench import FIGURES
+from bench import FIGURES, LONG
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,11 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         print("figures:\n" + "\n".join(f"  {name}" for name in FIGURES))
+        print("long (only when named):\n" + "\n".join(f"  {name}" for name in LONG))
         return 0
-    if argv and argv[0] in FIGURES:
+    if argv and argv[0] in FIGURES + LONG:
         return importlib.import_module(f"bench.{argv[0]}").main(argv[1:])
     if argv:
-        print(f"unknown figure {argv[0]!r}; known: {', '.join(FIGURES)}", file=sys.stderr)
+        print(f"unknown figure {argv[0]!r}; known: {', '.join(FIGURES + LONG)}", file=sys.stderr)
         return 2
     status = 0
     for name in FIGURES:
