@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cluster.base import Cluster
 
-BACKENDS = ("local", "slurm", "pbs")
+BACKENDS = ("local", "slurm", "pbs", "lsf", "sge")
 
 
 def start(spec, workdir: Path) -> Cluster:

@@ -59,7 +59,7 @@ SEED_MAX = 900_000_000
 MAX_COMPRESSION_DEGREE = 0.9
 MASS_SUM_TOLERANCE = 1e-6
 
-CLUSTER_KINDS = ("local", "slurm", "pbs")
+CLUSTER_KINDS = ("local", "slurm", "pbs", "lsf", "sge")
 PARTICLE_SOURCES = ("synthetic", "database")
 STRUCTURE_SHAPES = ("real", "sphere")
 CBD_AS = ("solid", "pore")
