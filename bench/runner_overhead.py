@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ensemble import store
 from ensemble.plan import Realisation, degrees
-from ensemble.realisation import _Recorder, batch_job_id
+from ensemble.realisation import Recorder, batch_job_id
 from ensemble.spec import Spec, load_spec
 
 SPEC = """
@@ -56,7 +56,7 @@ def null_realisation(spec: Spec, real: Realisation, database: Path, launcher, st
                      ) -> dict:
     """A realisation whose stages do no work but are recorded like real ones."""
     started = time.perf_counter()
-    rec = _Recorder(store_path, real)
+    rec = Recorder(store_path, real)
     rec.write(attempts=1, started_at=time.time(), host=socket.gethostname(),
               job_id=batch_job_id(), status=store.RUNNING)
     for stage in store.STAGES:
@@ -68,6 +68,13 @@ def null_realisation(spec: Spec, real: Realisation, database: Path, launcher, st
               springback=[0.0] * len(degs), slurry_density=1.0, finished_at=time.time(),
               wall_time=time.perf_counter() - started, status=store.DONE)
     return {"per_degree": per, "wall_s": time.perf_counter() - started}
+
+
+def submit_null(client, spec: Spec, real: Realisation, database: Path, launcher,
+                store_path: Path):
+    """The runner's hook: one no-work task per realisation."""
+    return client.submit(null_realisation, spec, real, database, launcher, store_path,
+                         key=f"null-{real.label}-{time.time_ns()}", pure=False)
 
 
 def _noop(i: int) -> int:
@@ -88,7 +95,7 @@ def overhead(n: int, cluster_lines: str) -> tuple[float, float]:
             os.chdir(tmp)
             spec = load_spec(spec_path)
             t0 = time.perf_counter()
-            code = run_sweep(spec, out=io.StringIO(), task=null_realisation)
+            code = run_sweep(spec, out=io.StringIO(), submit_one=submit_null)
             ours = (time.perf_counter() - t0) / n
         finally:
             os.chdir(cwd)

@@ -1,8 +1,10 @@
-"""One realisation, start to end: structure → slurry → drying → calendering per degree → metrics.
+"""One realisation as a Dask task graph: structure → slurry → drying (one task), then one
+calendering branch per compression degree, an analysis task after every state, and a task that
+joins them and writes the realisation's figures and status (:func:`submit_realisation`).
 
 Each stage works in its own directory under the realisation's work directory and leaves a
-``result.json`` there when it finished; a rerun skips every stage whose result says done, so an
-interrupted realisation restarts from its last finished stage. Runs on a Dask worker.
+``result.json`` there when it finished; every task skips the stages whose result says done, so
+an interrupted realisation restarts from its last finished stage.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ BEAD_MAP_FILE = "beads.npz"
 LAUNCH_LOG = "launches.log"  # one line per LAMMPS launch, over every attempt
 
 
-def _run_once(rec: _Recorder, directory: Path, build: Callable[[Path], object],
+def _run_once(rec: Recorder, directory: Path, build: Callable[[Path], object],
               run: Callable[[Path, Sequence[str]], dict], launcher: Sequence[str]) -> dict:
     """A stage's result: from ``directory`` if it finished before, else from a fresh run.
 
@@ -129,8 +131,8 @@ def numerics_of(spec: Spec, stage: str) -> Numerics:
     return Numerics(n.timestep_fraction, n.check_steps, max_steps, n.relax_max_steps, n.tolerance)
 
 
-class _Recorder:
-    """Writes the realisation's progress into its own chunks of the store, as it happens."""
+class Recorder:
+    """Writes a realisation's progress into its own chunks of the store, as it happens."""
 
     def __init__(self, store_path: Path | None, real: Realisation):
         self.group = store.writer(store_path) if store_path is not None else None
@@ -156,121 +158,156 @@ class _Recorder:
         self.steps += int(result["steps"])
         return result
 
-
-
-def run_realisation(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
-                    store_path: Path | None = None) -> dict:
-    """Run (or resume) one realisation; return its figures per compression degree.
-
-    With ``store_path``, the realisation records its status, stages, figures and provenance in
-    its own chunks of the store as it goes (status last). A LAMMPS failure is recorded (error,
-    log tail) and raised; the caller decides whether to retry.
-    """
-    started = time.perf_counter()
-    rec = _Recorder(store_path, real)
-    real.workdir.mkdir(parents=True, exist_ok=True)
-    _clear_interrupted(real.workdir)
-    attempts = 1
-    if store_path is not None:
-        attempts = int(store.read_values(rec.group, "attempts")[real.case_index, real.index]) + 1
-    rec.write(attempts=attempts, started_at=time.time(), host=socket.gethostname(),
-              job_id=batch_job_id(), error="", log_tail="", status=store.RUNNING)
-    current = "structure"
-    try:
-        rec.stage(current, store.RUNNING)
-        t0 = time.perf_counter()
-        initial = build_initial_structure(spec, real, database)
-        rec.stage(current, store.DONE, time.perf_counter() - t0)
-        figures = _run_stages(spec, real, initial, launcher, rec)
-    except Exception as exc:
-        tail = exc.log_tail if isinstance(exc, StageError) else ""
-        stage_name = getattr(exc, "stage_name", current)
-        rec.stage(stage_name if stage_name in store.STAGES else current, store.FAILED)
-        rec.write(error=store.clip_error(str(exc)), log_tail=tail, finished_at=time.time(),
-                  wall_time=time.perf_counter() - started, lammps_launches=rec.launches,
-                  status=store.FAILED)
-        raise
-    wall = time.perf_counter() - started
-    # The store's own degree order: an extended store appends new degrees at the end.
-    degs = (tuple(float(d) for d in store.read_values(rec.group, "degree"))
-            if store_path is not None else degrees(spec))
-    per = figures["per_degree"]
-    rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),
-              thickness=np.array([per[d]["thickness_um"] for d in degs]),
-              springback=np.array([per[d]["springback"] for d in degs]),
-              slurry_density=figures["slurry_density_g_cm3"], wall_time=wall,
-              lammps_launches=rec.launches, finished_at=time.time(), status=store.DONE)
-    return {"case_index": real.case_index, "index": real.index, **figures,
-            "launches": rec.launches, "wall_s": wall, "host": socket.gethostname(),
-            "attempt": attempts}
-
-
-def batch_job_id() -> str:
-    """The batch job this process runs in ('' outside Slurm and PBS)."""
-    return os.environ.get("SLURM_JOB_ID") or os.environ.get("PBS_JOBID") or ""
+    @contextmanager
+    def failures(self, stage: str) -> Iterator[None]:
+        """Record a failure (stage, error, log tail) in the store, then let it propagate."""
+        try:
+            yield
+        except Exception as exc:
+            self.stage(getattr(exc, "stage_name", stage), store.FAILED)
+            self.write(error=store.clip_error(str(exc)),
+                       log_tail=exc.log_tail if isinstance(exc, StageError) else "",
+                       finished_at=time.time(), status=store.FAILED)
+            raise
 
 
 @contextmanager
-def _staged(rec: _Recorder, name: str) -> Iterator[None]:
-    """Mark stage ``name`` running, then done (with wall time and steps) or failed."""
+def _staged(rec: Recorder, name: str, finish: bool = True) -> Iterator[None]:
+    """Mark stage ``name`` running, then done (with wall time and steps) unless ``finish`` is
+    False (a stage shared by several tasks is marked done by the task that joins them)."""
     t0, steps0 = time.perf_counter(), rec.steps
     rec.stage(name, store.RUNNING)
     try:
         yield
     except Exception as exc:
-        exc.stage_name = name  # the caller records the failure against this stage
+        exc.stage_name = name  # the failure is recorded against this stage
         raise
-    rec.stage(name, store.DONE, time.perf_counter() - t0, rec.steps - steps0)
+    if finish:
+        rec.stage(name, store.DONE, time.perf_counter() - t0, rec.steps - steps0)
 
 
-def _run_stages(spec: Spec, real: Realisation, initial: BeadState, launcher: Sequence[str],
-                rec: _Recorder) -> dict:
-    """Slurry → drying → calendering per degree → metrics; finished stages are not rerun."""
-    proc = spec.process
-    ff_slurry = load_forcefield(resolve_forcefield(spec.numerics.forcefield_slurry))
-    ff_dried = load_forcefield(resolve_forcefield(spec.numerics.forcefield_dried))
+def batch_job_id() -> str:
+    """The batch job this process runs in ('' outside a batch system)."""
+    for name in ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return ""
 
-    with _staged(rec, "slurry"):
-        d = real.workdir / "slurry"
-        result = _run_once(rec, d, lambda tmp: slurry.build_inputs(
-            initial, tmp, ff=ff_slurry, temperature_K=proc.slurry_temperature_K,
-            pressure_Pa=proc.slurry_pressure_Pa,
-            solid_content_percent=real.formulation.solid_content_percent,
-            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-            numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"]),
-            slurry.run, launcher)
-        slurry_state, slurry_fig = slurry.read_output(d, result)
 
-    with _staged(rec, "drying"):
-        d = real.workdir / "drying"
-        result = _run_once(rec, d, lambda tmp: drying.build_inputs(
-            slurry_state, tmp, ff=ff_dried, temperature_K=proc.drying_temperature_K,
-            dried_porosity=real.formulation.dried_porosity_percent / 100.0,
-            cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
-            cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
-            speed_um_per_us=proc.calendering_speed_um_per_us,
-            numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"]),
-            drying.run, launcher)
-        dried_state, _ = drying.read_output(d, result)
+# The realisation as a Dask task graph: dried electrode → one branch per compression degree →
+# analysis of every state → finish. Each task resumes from the work directory (finished stages
+# are not rerun) and records its progress in the realisation's own chunks of the store.
 
-    states: dict[float, tuple[BeadState, float]] = {0.0: (dried_state, 0.0)}
-    with _staged(rec, "calendering"):
-        for degree in degrees(spec):
-            if degree == 0.0:
-                continue
-            d = real.workdir / f"calendering-{degree:.4f}"
-            result = _run_once(rec, d, lambda tmp, degree=degree: calendering.build_inputs(
-                real.workdir / "drying" / STATE_FILE, tmp, ff=ff_dried,
-                temperature_K=proc.calendering_temperature_K, compression_degree=degree,
+def run_dried(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
+              store_path: Path | None) -> dict:
+    """Start an attempt; structure → slurry → drying. Returns what the later tasks need."""
+    started = time.time()
+    rec = Recorder(store_path, real)
+    real.workdir.mkdir(parents=True, exist_ok=True)
+    _clear_interrupted(real.workdir)
+    attempt = 1
+    if rec.group is not None:
+        attempt = int(store.read_values(rec.group, "attempts")[real.case_index, real.index]) + 1
+    rec.write(attempts=attempt, started_at=started, host=socket.gethostname(),
+              job_id=batch_job_id(), error="", log_tail="", status=store.RUNNING)
+    with rec.failures("structure"):
+        with _staged(rec, "structure"):
+            initial = build_initial_structure(spec, real, database)
+        proc = spec.process
+        with _staged(rec, "slurry"):
+            d = real.workdir / "slurry"
+            result = _run_once(rec, d, lambda tmp: slurry.build_inputs(
+                initial, tmp, ff=_forcefield(spec.numerics.forcefield_slurry),
+                temperature_K=proc.slurry_temperature_K, pressure_Pa=proc.slurry_pressure_Pa,
+                solid_content_percent=real.formulation.solid_content_percent,
+                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
+                numerics=numerics_of(spec, "slurry"), seed=real.seeds["slurry"]),
+                slurry.run, launcher)
+            slurry_state, slurry_fig = slurry.read_output(d, result)
+        with _staged(rec, "drying"):
+            d = real.workdir / "drying"
+            _run_once(rec, d, lambda tmp: drying.build_inputs(
+                slurry_state, tmp, ff=_forcefield(spec.numerics.forcefield_dried),
+                temperature_K=proc.drying_temperature_K,
+                dried_porosity=real.formulation.dried_porosity_percent / 100.0,
+                cbd_dried_diameter_um=spec.structure.cbd_diameter_dried_um,
+                cbd_density_g_cm3=spec.structure.cbd_density_g_cm3,
                 speed_um_per_us=proc.calendering_speed_um_per_us,
-                numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"]),
-                calendering.run, launcher)
-            state, fig = calendering.read_output(d, result, degree)
-            states[degree] = (state, fig["springback"])
+                numerics=numerics_of(spec, "drying"), seed=real.seeds["drying"]),
+                drying.run, launcher)
+    return {"started_at": started, "attempt": attempt, "launches": rec.launches,
+            "slurry_density_g_cm3": slurry_fig["slurry_density_g_cm3"]}
 
-    an = spec.analysis
-    with _staged(rec, "analysis"):
-        per_degree = {deg: {**measure(state, an.voxel_size_um, an.cbd_as), "springback": sb}
-                      for deg, (state, sb) in states.items()}
-    return {"per_degree": per_degree, "slurry_density_g_cm3": slurry_fig["slurry_density_g_cm3"]}
+
+def run_calendered(spec: Spec, real: Realisation, degree: float, launcher: Sequence[str],
+                   store_path: Path | None, dried: dict) -> dict:
+    """One compression degree's branch from the dried electrode."""
+    rec = Recorder(store_path, real)
+    proc = spec.process
+    with rec.failures("calendering"), _staged(rec, "calendering", finish=False):
+        d = real.workdir / f"calendering-{degree:.4f}"
+        result = _run_once(rec, d, lambda tmp: calendering.build_inputs(
+            real.workdir / "drying" / STATE_FILE, tmp,
+            ff=_forcefield(spec.numerics.forcefield_dried),
+            temperature_K=proc.calendering_temperature_K, compression_degree=degree,
+            speed_um_per_us=proc.calendering_speed_um_per_us,
+            numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"]),
+            calendering.run, launcher)
+        _, fig = calendering.read_output(d, result, degree)
+    return {"degree": degree, "springback": fig["springback"], "launches": rec.launches,
+            "steps": rec.steps, "wall_s": result["wall_s"] if rec.launches else 0.0}
+
+
+def run_analysis(spec: Spec, real: Realisation, degree: float, store_path: Path | None,
+                 state_of: dict) -> dict:
+    """Metrics of one state: the dried electrode (degree 0) or a calendered one."""
+    rec = Recorder(store_path, real)
+    directory = real.workdir / ("drying" if degree == 0.0 else f"calendering-{degree:.4f}")
+    with rec.failures("analysis"), _staged(rec, "analysis", finish=False):
+        state = read_data(directory / STATE_FILE)
+        an = spec.analysis
+        figures = measure(state, an.voxel_size_um, an.cbd_as)
+    return {"degree": degree, "springback": state_of.get("springback", 0.0), **figures}
+
+
+def finish(spec: Spec, real: Realisation, store_path: Path | None, dried: dict,
+           branches: list[dict], analyses: list[dict]) -> dict:
+    """Join the branches: write the realisation's figures, then its status, into the store."""
+    rec = Recorder(store_path, real)
+    degs = (tuple(float(d) for d in store.read_values(rec.group, "degree"))
+            if rec.group is not None else degrees(spec))  # an extended store appends degrees
+    per = {a["degree"]: a for a in analyses}
+    launches = dried["launches"] + sum(b["launches"] for b in branches)
+    rec.stage("calendering", store.DONE, sum(b["wall_s"] for b in branches),
+              sum(b["steps"] for b in branches))
+    rec.stage("analysis", store.DONE)
+    wall = time.time() - dried["started_at"]
+    rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),
+              thickness=np.array([per[d]["thickness_um"] for d in degs]),
+              springback=np.array([per[d]["springback"] for d in degs]),
+              slurry_density=dried["slurry_density_g_cm3"], wall_time=wall,
+              lammps_launches=launches, finished_at=time.time(), status=store.DONE)
+    return {"case_index": real.case_index, "index": real.index, "per_degree": per,
+            "slurry_density_g_cm3": dried["slurry_density_g_cm3"], "launches": launches,
+            "wall_s": wall, "attempt": dried["attempt"]}
+
+
+def submit_realisation(client, spec: Spec, real: Realisation, database: Path,
+                       launcher: Sequence[str], store_path: Path | None):
+    """Submit the realisation's task graph; returns the future of its ``finish`` task."""
+    tag = f"{real.label}-{time.time_ns()}"
+    dried = client.submit(run_dried, spec, real, database, launcher, store_path,
+                          key=f"dried-{tag}", pure=False)
+    branches = {deg: client.submit(run_calendered, spec, real, deg, launcher, store_path, dried,
+                                   key=f"calendered-{deg:.4f}-{tag}", pure=False)
+                for deg in degrees(spec) if deg != 0.0}
+    analyses = [client.submit(run_analysis, spec, real, deg, store_path,
+                              branches.get(deg, dried), key=f"analysis-{deg:.4f}-{tag}",
+                              pure=False) for deg in degrees(spec)]
+    return client.submit(finish, spec, real, store_path, dried, list(branches.values()),
+                         analyses, key=f"finish-{tag}", pure=False)
+
+
+def _forcefield(name: str):
+    return load_forcefield(resolve_forcefield(name))

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from distributed import Future
 
 from ensemble import resume, store
 from ensemble.plan import Realisation, degrees, plan, workdir_of
 from ensemble.progress import StageWatcher
-from ensemble.realisation import run_realisation
+from ensemble.realisation import submit_realisation
 from ensemble.seeds import sweep_seed
 from ensemble.spec import Spec, SpecError, is_mesosweep_store
 from stages.lammps_env import lammps_version
@@ -83,12 +84,13 @@ def _report(fut, real: Realisation, degs: tuple[float, ...], tag: str, elapsed: 
 
 
 def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
-              task: Callable[..., dict] = run_realisation) -> int:
+              submit_one: Callable[..., Future] = submit_realisation) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed.
 
     On an existing store of the same spec this resumes; ``extend`` lets a spec with more
-    realisations or degrees grow it (see :mod:`ensemble.resume`). ``task`` runs one
-    realisation (benchmarks of the runner itself pass one that does no physics).
+    realisations or degrees grow it (see :mod:`ensemble.resume`). ``submit_one`` submits one
+    realisation's tasks and returns the future of its last (benchmarks of the runner itself pass
+    one that does no physics).
     """
     out = out or sys.stdout
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
@@ -120,9 +122,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
             def submit(real: Realisation) -> None:
                 store.write_realisation(group, real.case_index, real.index,
                                         {"status": store.QUEUED})
-                fut = cluster.client.submit(task, spec, real, database,
-                                            cluster.launcher, path, pure=False,
-                                            key=f"realisation-{real.label}-{time.time_ns()}")
+                fut = submit_one(cluster.client, spec, real, database, cluster.launcher, path)
                 futures[fut] = real
 
             for real in todo:

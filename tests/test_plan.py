@@ -1,0 +1,54 @@
+"""The plan: seeds from the root seed, and each realisation's task graph."""
+
+import pytest
+
+from ensemble.plan import degrees, plan
+from ensemble.realisation import submit_realisation
+from ensemble.seeds import LAMMPS_SEED_MAX, realisation_seeds
+from ensemble.spec import load_spec
+
+
+def test_seeds_are_derived_reproducible_distinct_and_in_lammps_range():
+    a = realisation_seeds(20251125, 0, 3)
+    assert a == realisation_seeds(20251125, 0, 3)
+    assert a != realisation_seeds(20251125, 0, 4) and a != realisation_seeds(20251126, 0, 3)
+    assert len(set(a.values())) == len(a)
+    assert all(1 <= s <= LAMMPS_SEED_MAX for s in a.values())
+
+
+class RecordingClient:
+    """Records what would be submitted (the graph's shape), runs nothing."""
+
+    def __init__(self):
+        self.tasks = {}
+
+    def submit(self, fn, *args, key, pure):
+        assert pure is False  # a realisation has side effects: never deduplicated by Dask
+        self.tasks[key] = (fn.__name__, args)
+        return key
+
+
+def test_one_dried_electrode_feeds_every_degree_and_analysis_follows_each_state(
+        tiny_spec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec(tiny_spec())
+    real = plan(spec)[0]
+    client = RecordingClient()
+    final = submit_realisation(client, spec, real, tmp_path / "db.npz", ("mpiexec",), None)
+    by_name = {}
+    for key, (name, args) in client.tasks.items():
+        by_name.setdefault(name, []).append((key, args))
+    assert len(by_name["run_dried"]) == 1
+    dried_key = by_name["run_dried"][0][0]
+    calendered = by_name["run_calendered"]
+    assert sorted(args[2] for _, args in calendered) == [d for d in degrees(spec) if d]
+    assert all(args[-1] == dried_key for _, args in calendered)  # branches of one dried state
+    branch_keys = {args[2]: key for key, args in calendered}
+    analyses = by_name["run_analysis"]
+    assert sorted(args[2] for _, args in analyses) == list(degrees(spec))
+    for _, args in analyses:  # each analysis follows its own state
+        assert args[-1] == (dried_key if args[2] == 0.0 else branch_keys[args[2]])
+    (fin_key, fin_args), = by_name["finish"]
+    assert final == fin_key
+    assert fin_args[3] == dried_key and sorted(fin_args[4]) == sorted(branch_keys.values())
+    assert sorted(fin_args[5]) == sorted(k for k, _ in analyses)
