@@ -14,17 +14,12 @@ from stages.forcefield import ForceField
 from stages.inputs import (
     STATE_FILE,
     Numerics,
-    collector_commands,
-    dynamics_commands,
     electrode_top_um,
-    output_commands,
-    press_and_release,
+    pressed_film_protocol,
     run_protocol,
-    setup_commands,
-    timestep_us,
 )
 from stages.lammps_data import BeadState, read_data, write_data
-from stages.protocol import Commands, Protocol
+from stages.protocol import Protocol
 
 STAGE = "calendering"
 INPUT_DATA = "dried.data"
@@ -38,22 +33,10 @@ def build_inputs(dried_data: Path, directory: Path, *, ff: ForceField, temperatu
     # Re-written rather than copied: LAMMPS cannot read back the zero per-type masses it writes.
     dried = read_data(dried_data)
     write_data(dried, directory / INPUT_DATA, title="mesosweep dried electrode")
-    dt = timestep_us(ff, dried, numerics.timestep_fraction)
-    top = electrode_top_um(dried)
-    press, relax = press_and_release(ff, top, (1.0 - compression_degree) * top, speed_um_per_us,
-                                     dt, numerics)
-    blocks = (
-        Commands(tuple([
-            *setup_commands(ff, dried, INPUT_DATA, "p p f", dt),
-            *dynamics_commands(ff, temperature_K, seed),
-            *collector_commands(ff),
-            f"thermo {numerics.check_steps}",
-        ])),
-        press,
-        relax,
-        Commands(tuple(output_commands())),
-    )
-    protocol = Protocol(STAGE, blocks, atoms=dried.n, outputs={"state": STATE_FILE})
+    stop = (1.0 - compression_degree) * electrode_top_um(dried)
+    protocol = pressed_film_protocol(STAGE, ff, dried, INPUT_DATA, stop_um=stop,
+                                     temperature_K=temperature_K,
+                                     speed_um_per_us=speed_um_per_us, numerics=numerics, seed=seed)
     protocol.write(directory)
     return protocol
 

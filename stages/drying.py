@@ -18,17 +18,12 @@ from stages.forcefield import ForceField
 from stages.inputs import (
     STATE_FILE,
     Numerics,
-    collector_commands,
-    dynamics_commands,
     electrode_top_um,
-    output_commands,
-    press_and_release,
+    pressed_film_protocol,
     run_protocol,
-    setup_commands,
-    timestep_us,
 )
 from stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
-from stages.protocol import Commands, Protocol
+from stages.protocol import Protocol
 
 STAGE = "drying"
 INPUT_DATA = "slurry.data"
@@ -81,22 +76,10 @@ def build_inputs(slurry: BeadState, directory: Path, *, ff: ForceField, temperat
         density_g_cm3=np.where(cbd, cbd_density_g_cm3, slurry.density_g_cm3),
     ))
     write_data(dried, directory / INPUT_DATA, title="mesosweep dried CBD, before settling")
-    dt = timestep_us(ff, dried, numerics.timestep_fraction)
     target = target_thickness_um(dried, dried_porosity)
-    press, relax = press_and_release(ff, electrode_top_um(dried), target, speed_um_per_us, dt,
-                                     numerics)
-    blocks = (
-        Commands(tuple([
-            *setup_commands(ff, dried, INPUT_DATA, "p p f", dt),
-            *dynamics_commands(ff, temperature_K, seed),
-            *collector_commands(ff),
-            f"thermo {numerics.check_steps}",
-        ])),
-        press,
-        relax,
-        Commands(tuple(output_commands())),
-    )
-    protocol = Protocol(STAGE, blocks, atoms=dried.n, outputs={"state": STATE_FILE})
+    protocol = pressed_film_protocol(STAGE, ff, dried, INPUT_DATA, stop_um=target,
+                                     temperature_K=temperature_K,
+                                     speed_um_per_us=speed_um_per_us, numerics=numerics, seed=seed)
     protocol.write(directory)
     (directory / "target.txt").write_text(f"{target:.6g} um target thickness\n")
     return protocol

@@ -23,7 +23,7 @@ from stages.forcefield import (
 )
 from stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
 from stages.lammps_env import child_environment
-from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge
+from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
 
 STATE_FILE = "state.data"
 KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
@@ -186,16 +186,29 @@ def modulus_micro(ff: ForceField, material: str) -> float:
     return ff.materials[material].youngs_modulus_GPa * GPA_TO_MICRO
 
 
-def press_and_release(ff: ForceField, start_um: float, stop_um: float, speed_um_per_us: float,
-                      dt: float, numerics: Numerics) -> tuple[Commands, Converge]:
-    """A plane moves down from ``start_um`` to ``stop_um`` at constant speed, then is released
-    and the electrode relaxes until its thickness (top of the highest bead) settles."""
-    plane, steps = moving_plane_commands("plane", ff, start_um, stop_um, speed_um_per_us, dt)
-    press = Commands(tuple([*plane, f"run {steps}", "unfix planewall", "region plane delete"]))
-    relax = Converge(name="relax", variable="thickness", check_steps=numerics.check_steps,
-                     max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance,
-                     min_steps=2 * numerics.check_steps)
-    return press, relax
+def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_file: str, *,
+                          stop_um: float, temperature_K: float, speed_um_per_us: float,
+                          numerics: Numerics, seed: int) -> Protocol:
+    """A film on the current collector pressed by a plane, released, relaxed (drying and
+    calendering): the plane moves down from the film's top to ``stop_um`` at constant speed,
+    is removed, and the film relaxes until its thickness (top of the highest bead) settles."""
+    dt = timestep_us(ff, state, numerics.timestep_fraction)
+    plane, steps = moving_plane_commands("plane", ff, electrode_top_um(state), stop_um,
+                                         speed_um_per_us, dt)
+    blocks = (
+        Commands(tuple([
+            *setup_commands(ff, state, data_file, "p p f", dt),
+            *dynamics_commands(ff, temperature_K, seed),
+            *collector_commands(ff),
+            f"thermo {numerics.check_steps}",
+        ])),
+        Commands(tuple([*plane, f"run {steps}", "unfix planewall", "region plane delete"])),
+        Converge(name="relax", variable="thickness", check_steps=numerics.check_steps,
+                 max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance,
+                 min_steps=2 * numerics.check_steps),
+        Commands(tuple(output_commands())),
+    )
+    return Protocol(stage, blocks, atoms=state.n, outputs={"state": STATE_FILE})
 
 
 def electrode_top_um(state: BeadState) -> float:

@@ -24,6 +24,9 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
+# The inertia-ellipsoid math is shared with the microstructure analysis, which owns it.
+from analysis.particle_shape import ellipsoid_semi_axes, krumbein_sphericity
+
 __all__ = [
     "SCHEMA_VERSION",
     "ParticleDatabase",
@@ -82,35 +85,6 @@ def volume_equivalent_diameter_um(voxel_count: np.ndarray | int, voxel_size_um: 
     return np.cbrt(6.0 * volume_um3 / np.pi)
 
 
-def ellipsoid_semi_axes(mask: np.ndarray, voxel_size_um: float) -> np.ndarray:
-    """Principal semi-axes a ≥ b ≥ c of the ellipsoid with the mask's second moments.
-
-    A solid ellipsoid of semi-axis ``a`` has variance ``a²/5`` along that axis, so each
-    semi-axis is ``sqrt(5 λ)`` for an eigenvalue ``λ`` of the coordinate covariance. Each voxel
-    is treated as a filled unit cube (adds 1/12 voxel² per axis), which keeps one-voxel-thin
-    objects from collapsing to zero thickness.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray of bool, 3-D
-        The particle's voxels.
-    voxel_size_um : float
-        Voxel edge length, µm.
-
-    Returns
-    -------
-    numpy.ndarray, shape (3,)
-        Semi-axes in µm, in decreasing order.
-    """
-    coords = np.argwhere(mask).astype(float)
-    if coords.shape[0] == 0:
-        raise ValueError("ellipsoid_semi_axes: the mask is empty")
-    centred = coords - coords.mean(axis=0)
-    covariance = centred.T @ centred / coords.shape[0] + np.eye(3) / 12.0
-    eigenvalues = np.clip(np.linalg.eigvalsh(covariance), 0.0, None)[::-1]
-    return np.sqrt(5.0 * eigenvalues) * voxel_size_um
-
-
 def principal_extents_um(mask: np.ndarray, voxel_size_um: float) -> np.ndarray:
     """Caliper lengths of a particle along the principal axes of its inertia ellipsoid.
 
@@ -139,24 +113,6 @@ def principal_extents_um(mask: np.ndarray, voxel_size_um: float) -> np.ndarray:
     projections = centred @ directions
     lengths = projections.max(axis=0) - projections.min(axis=0) + np.abs(directions).sum(axis=0)
     return np.sort(lengths)[::-1] * voxel_size_um
-
-
-def krumbein_sphericity(axes: np.ndarray) -> np.ndarray:
-    """Krumbein sphericity ``(b·c / a²)^(1/3)`` from semi-axes sorted a ≥ b ≥ c.
-
-    Parameters
-    ----------
-    axes : numpy.ndarray, shape (3,) or (N, 3)
-        Semi-axes (any length unit), largest first.
-
-    Returns
-    -------
-    numpy.ndarray
-        Sphericity in (0, 1]; 1 for a sphere.
-    """
-    axes = np.asarray(axes, dtype=float)
-    a, b, c = axes[..., 0], axes[..., 1], axes[..., 2]
-    return np.cbrt(b * c / a**2)
 
 
 def array_sha256(array: np.ndarray) -> str:

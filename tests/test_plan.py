@@ -1,6 +1,5 @@
 """The plan: seeds from the root seed, and each realisation's task graph."""
 
-import pytest
 
 from ensemble.plan import degrees, plan
 from ensemble.realisation import submit_realisation

@@ -8,11 +8,8 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 
