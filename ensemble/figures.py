@@ -33,6 +33,9 @@ CASE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 XCT_COLOUR = "0.25"
 PHASE_COLOURS = {"pore": "0.1", "am": "#c0392b", "cbd": "#2e86de"}
 DPI = 150
+#: XCT points at a compression degree are drawn this far (in % compression) to the right, so
+#: that they do not hide the simulated point of the same degree.
+XCT_NUDGE = 0.6
 
 
 @dataclass
@@ -153,7 +156,7 @@ def fig_xct_subvolumes(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -
     por = 100 * xct["porosity"].values
     tau = xct["tau_z"].values
     ok = np.isfinite(por) & np.isfinite(tau)
-    fig = Figure(figsize=(5.2, 4.2))
+    fig = Figure(figsize=(5.2, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(por[ok], tau[ok], facecolors="none", edgecolors=XCT_COLOUR, s=36,
                label=f"sub-volume (n = {int(ok.sum())})")
@@ -191,7 +194,7 @@ def fig_porosity_vs_degree(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Pat
     if r.skipped:
         return r
     sim = select_done(sim)
-    fig = Figure(figsize=(5.6, 4.2))
+    fig = Figure(figsize=(5.6, 4.2), layout="constrained")
     ax = fig.add_subplot()
     deg = 100 * sim["degree"].values
     for k, case in enumerate(_cases(sim)):
@@ -208,7 +211,7 @@ def fig_porosity_vs_degree(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Pat
         xp = xp[np.isfinite(xp)]
         m, s = xp.mean(), xp.std(ddof=1) if xp.size > 1 else np.nan
         if np.isfinite(xd):
-            ax.errorbar([100 * xd], [m], yerr=[s], fmt="s", mfc="none", color=XCT_COLOUR,
+            ax.errorbar([100 * xd + XCT_NUDGE], [m], yerr=[s], fmt="s", mfc="none", color=XCT_COLOUR,
                         capsize=5, ms=8, label=f"XCT mean ± sd (n = {xp.size})")
         else:
             ax.axhspan(m - s, m + s, color=XCT_COLOUR, alpha=0.15)
@@ -218,8 +221,8 @@ def fig_porosity_vs_degree(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Pat
     ax.legend(fontsize=8)
     r.paths = _save(fig, out_dir, r.key)
     r.caption = ("Thin lines: single realisations; points with bars: ensemble mean ± 1 sd per "
-                 "compression degree (0 = dried). XCT: mean ± sd over sub-volumes, placed at "
-                 "the compression degree the tomogram was recorded with (a band when unknown). "
+                 "compression degree (0 = dried). XCT: mean ± sd over sub-volumes, placed (nudged "
+                 "right) at the compression degree of the tomogram (a band when unknown). "
                  + _cbd_note(sim, xct))
     return r
 
@@ -235,7 +238,7 @@ def fig_tau_vs_porosity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) 
     if r.skipped:
         return r
     sim = select_done(sim)
-    fig = Figure(figsize=(5.6, 4.4))
+    fig = Figure(figsize=(5.6, 4.4), layout="constrained")
     ax = fig.add_subplot()
     for k, case in enumerate(_cases(sim)):
         p = 100 * _finite(sim["porosity"].sel(case=case))
@@ -283,7 +286,7 @@ def fig_phase_profiles(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -
     cases, degrees = _cases(sim), sim["degree"].values
     has_xct = xct is not None and all(n in xct for n in names)
     cols = len(degrees) + (1 if has_xct else 0)
-    fig = Figure(figsize=(2.6 * cols, 2.6 * len(cases) + 0.6))
+    fig = Figure(figsize=(2.6 * cols, 2.6 * len(cases) + 0.6), layout="constrained")
     axes = fig.subplots(len(cases), cols, squeeze=False, sharex=True, sharey=True)
     z = sim["z_norm"].values
     labels = {"pore_profile": "pore", "am_profile": "AM", "cbd_profile": "CBD"}
@@ -306,8 +309,8 @@ def fig_phase_profiles(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -
         if has_xct:
             draw(axes[i, -1], xct, "subvolume", f"XCT (n = {xct.sizes['subvolume']})")
         axes[i, 0].set_ylabel("volume fraction (dimensionless)")
-    for ax in axes[-1]:
-        ax.set_xlabel("normalised thickness z/H (dimensionless)")
+    fig.supxlabel("normalised thickness z/H (dimensionless): 0 current collector, 1 top surface",
+                  fontsize=10)
     axes[0, 0].legend(fontsize=7, loc="best")
     r.paths = _save(fig, out_dir, r.key)
     r.caption = ("Volume fraction of pore, AM and CBD in 20 slabs from the current collector "
@@ -336,7 +339,7 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
     sim = select_done(sim)
     degrees = sim["degree"].values
     shown = sorted({float(degrees[0]), float(degrees[-1])})
-    fig = Figure(figsize=(10, 7.4))
+    fig = Figure(figsize=(10, 7.4), layout="constrained")
     axes = fig.subplots(2, 2)
     linestyles = {shown[0]: "-", shown[-1]: "--"}
     for ax, name, label, low in ((axes[0, 0], "pore_radius_histogram", "pore equivalent radius", 1.0),
@@ -358,6 +361,14 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
             ax.errorbar(centres, dens.mean("subvolume"), yerr=dens.std("subvolume", ddof=1),
                         fmt="s", mfc="none", ms=4, color=XCT_COLOUR, capsize=2,
                         label="XCT mean ± sd")
+        # Stop the axis after the last occupied bin: the edges run far beyond small electrodes.
+        occupied = np.flatnonzero(np.nansum(sim[name].isel({bin_dim: keep}).values,
+                                            axis=tuple(range(sim[name].ndim - 1))) > 0)
+        if xct is not None and name in xct:
+            occupied = np.union1d(occupied, np.flatnonzero(
+                np.nansum(xct[name].isel({bin_dim: keep}).values, axis=0) > 0))
+        if occupied.size:
+            ax.set_xlim(edges[keep.argmax()], centres[occupied.max()] + widths[occupied.max()])
         ax.set_xlabel(f"{label} (µm)")
         ax.set_ylabel("probability density (1/µm)")
         ax.legend(fontsize=7)
@@ -372,7 +383,7 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
             xv = xv[np.isfinite(xv)]
             xd = _xct_degree(xct)
             if xv.size and np.isfinite(xd):
-                ax.errorbar([100 * xd], [xv.mean()], yerr=[xv.std(ddof=1) if xv.size > 1 else 0],
+                ax.errorbar([100 * xd + XCT_NUDGE], [xv.mean()], yerr=[xv.std(ddof=1) if xv.size > 1 else 0],
                             fmt="s", mfc="none", color=XCT_COLOUR, capsize=5, label="XCT mean ± sd")
             elif xv.size:
                 ax.axhline(xv.mean(), color=XCT_COLOUR, ls="--", label="XCT mean (degree unknown)")
@@ -406,7 +417,7 @@ def fig_sphericity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> Fi
     degrees = sim["degree"].values
     shown = sorted({float(degrees[0]), float(degrees[-1])})
     cases = _cases(sim)
-    fig = Figure(figsize=(4.2 * len(shown), 3.2 * len(cases) + 0.4))
+    fig = Figure(figsize=(4.2 * len(shown), 3.2 * len(cases) + 0.4), layout="constrained")
     axes = fig.subplots(len(cases), len(shown), squeeze=False, sharex=True, sharey=True)
     bin_dim = sim[name].dims[-1]
     edges = _edges(sim, bin_dim)
@@ -423,16 +434,20 @@ def fig_sphericity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> Fi
             m, s = dens.mean("realisation").values, dens.std("realisation", ddof=1).values
             ax.bar(centres, m, width=widths, color=_colour(i), alpha=0.6, yerr=s,
                    error_kw={"elinewidth": 0.8, "capsize": 2},
-                   label=f"simulation ({int(np.nansum(counts.values))} particles)")
+                   label=f"simulation ({int(np.nansum(counts.values))} particles, "
+                         f"{int(counts.isel({bin_dim: 0}).count())} realisations)")
             if x_dens is not None:
                 ax.errorbar(centres, x_dens.mean("subvolume"), yerr=x_dens.std("subvolume", ddof=1),
                             fmt="s", mfc="none", ms=4, color=XCT_COLOUR, capsize=2,
-                            label=f"XCT ({x_total} particles)")
+                            label=f"XCT ({x_total} particle{'s' if x_total != 1 else ''})")
+                if x_total < 20:
+                    ax.text(0.02, 0.6, f"only {x_total} whole XCT particle(s):\nsub-volumes too "
+                            "small for shapes", transform=ax.transAxes, fontsize=7,
+                            color=XCT_COLOUR)
             ax.set_title(f"{case}, {'dried' if d == 0 else f'{100 * d:.0f}% compression'}", fontsize=9)
             ax.legend(fontsize=7, loc="upper left")
         axes[i, 0].set_ylabel("probability density (dimensionless)")
-    for ax in axes[-1]:
-        ax.set_xlabel("Krumbein sphericity (bc/a²)^(1/3) (dimensionless)")
+    fig.supxlabel("Krumbein sphericity (bc/a²)^(1/3) (dimensionless)", fontsize=10)
     r.paths = _save(fig, out_dir, r.key)
     r.caption = ("Distribution of the Krumbein sphericity of the secondary particles before "
                  "(left) and after the largest compression (right): bars are the mean density "
@@ -455,7 +470,7 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
     """Cross-section of a simulated electrode coloured by phase and particle (Fig. 3E/H)."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
+    from matplotlib.colors import ListedColormap, Normalize
 
     from analysis.phases import AM, CBD
     from analysis.voxelise import voxelise
@@ -498,13 +513,15 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
             vox = np.bincount(part.reshape(-1))
             diam = np.cbrt(6 * vox * voxel**3 / np.pi)
             diameters.append(diam[1:][vox[1:] > 0])
-            top = max(1, int(np.ceil((np.flatnonzero((phase != 0).any(axis=(0, 1))).max() + 2))))
+            top = max(1, int(np.ceil(np.flatnonzero((phase != 0).any(axis=(0, 1))).max() + 2)))
             y = phase.shape[1] // 2
             row.append((phase[:, y, :top], part[:, y, :top], diam))
         images.append(row)
     all_d = np.concatenate(diameters) if diameters else np.array([1.0])
     norm = Normalize(vmin=float(all_d.min()), vmax=float(all_d.max()) + 1e-9)
-    cmap = colormaps["Reds"]
+    # The lightest reds of the colour map vanish against white pores: use its 0.35-1 part,
+    # for the image and the colour bar alike.
+    cmap = ListedColormap(colormaps["Reds"](np.linspace(0.35, 1.0, 256)))
     height = max(img[0].shape[1] for row in images for img in row) * voxel
     width = max(img[0].shape[0] for row in images for img in row) * voxel
     fig = Figure(figsize=(min(3.2 * len(shown) * max(width / height, 0.4) + 1.2, 14),
@@ -516,15 +533,15 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
             rgb = np.ones(phase.shape + (3,))
             rgb[phase == CBD] = (0.18, 0.53, 0.87)
             am = phase == AM
-            # Shade 0.35-1 of the colour map: the lightest reds vanish against the white pores.
-            rgb[am] = cmap(0.35 + 0.65 * norm(diam[part[am]]))[:, :3]
+            rgb[am] = cmap(norm(diam[part[am]]))[:, :3]
             ax = axes[i, j]
             ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower", interpolation="nearest",
                       extent=(0, phase.shape[0] * voxel, 0, phase.shape[1] * voxel))
             ax.set_title(f"{case} r{real:04d}, {'dried' if d == 0 else f'{100 * d:.0f}% compression'}",
                          fontsize=9)
             ax.set_xlabel("x (µm)")
-            ax.set_ylabel("z, height above current collector (µm)")
+            if j == 0:
+                ax.set_ylabel("z, height above current collector (µm)")
     sm = ScalarMappable(norm=Normalize(norm.vmin, norm.vmax), cmap=cmap)
     fig.colorbar(sm, ax=axes.ravel().tolist(), shrink=0.8,
                  label="secondary particle volume-equivalent diameter (µm)")

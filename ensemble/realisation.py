@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from analysis.phases import AM
-from analysis.porosity import electrode_thickness, porosity
-from analysis.voxelise import voxelise
+from analysis.summary import METRICS, electrode_metrics
+from analysis.voxelise import close_particle_gaps, voxelise
 from ensemble import store
 from ensemble.plan import Realisation, degrees
 from ensemble.spec import Spec, resolve_forcefield
@@ -116,13 +116,25 @@ def bead_state(structure: Structure) -> BeadState:
     return state.with_(bonds=lattice_bonds(state.unwrapped(), molecule, bond_spacing_um(state)))
 
 
-def measure(state: BeadState, voxel_size_um: float, cbd_as: str) -> dict[str, float]:
-    """Porosity (fraction) and thickness (µm) of an electrode state, from its voxel image."""
-    phase_img, _ = voxelise(state.position_um - state.box_lo, state.diameter_um, state.phase,
-                            np.where(state.phase == AM, state.molecule, 0), state.box_um,
-                            voxel_size_um)
-    return {"porosity": porosity(phase_img, cbd_as=cbd_as),
-            "thickness_um": electrode_thickness(phase_img, voxel_size_um)}
+def voxel_images(state: BeadState, voxel_size_um: float) -> tuple[np.ndarray, np.ndarray]:
+    """Phase and secondary-particle images of a state, with the gaps between the primaries of
+    each secondary closed (the paper's post-processing) within 0.5 % of the beads' AM volume."""
+    am = state.phase == AM
+    phase_img, particle_img = voxelise(state.position_um - state.box_lo, state.diameter_um,
+                                       state.phase, np.where(am, state.molecule, 0),
+                                       state.box_um, voxel_size_um)
+    bead_volume_vox = float((np.pi / 6 * state.diameter_um[am] ** 3).sum()) / voxel_size_um**3
+    return close_particle_gaps(phase_img, particle_img, reference_am_voxels=bead_volume_vox)
+
+
+def measure(state: BeadState, voxel_size_um: float, cbd_as: str,
+            reference: BeadState | None = None) -> dict[str, np.ndarray | float]:
+    """Every metric of ``analysis.summary`` for one state; ``reference`` (the dried state) gives
+    each particle's deformation and rotation."""
+    phase_img, particle_img = voxel_images(state, voxel_size_um)
+    ref = voxel_images(reference, voxel_size_um)[1] if reference is not None else None
+    return electrode_metrics(phase_img, particle_img, voxel_size_um, cbd_as=cbd_as,
+                             profile_bins=store.PROFILE_BINS, reference_particle_image=ref)
 
 
 def numerics_of(spec: Spec, stage: str) -> Numerics:
@@ -263,11 +275,13 @@ def run_analysis(spec: Spec, real: Realisation, degree: float, store_path: Path 
                  state_of: dict) -> dict:
     """Metrics of one state: the dried electrode (degree 0) or a calendered one."""
     rec = Recorder(store_path, real)
+    dried = real.workdir / "drying" / STATE_FILE
     directory = real.workdir / ("drying" if degree == 0.0 else f"calendering-{degree:.4f}")
     with rec.failures("analysis"), _staged(rec, "analysis", finish=False):
         state = read_data(directory / STATE_FILE)
         an = spec.analysis
-        figures = measure(state, an.voxel_size_um, an.cbd_as)
+        figures = measure(state, an.voxel_size_um, an.cbd_as,
+                          reference=read_data(dried) if degree != 0.0 else None)
     return {"degree": degree, "springback": state_of.get("springback", 0.0), **figures}
 
 
@@ -283,9 +297,9 @@ def finish(spec: Spec, real: Realisation, store_path: Path | None, dried: dict,
               sum(b["steps"] for b in branches))
     rec.stage("analysis", store.DONE)
     wall = time.time() - dried["started_at"]
-    rec.write(porosity=np.array([per[d]["porosity"] for d in degs]),
-              thickness=np.array([per[d]["thickness_um"] for d in degs]),
-              springback=np.array([per[d]["springback"] for d in degs]),
+    metrics = {name: np.stack([np.asarray(per[d][name], dtype=float) for d in degs])
+               for name in METRICS}
+    rec.write(**metrics, springback=np.array([per[d]["springback"] for d in degs]),
               slurry_density=dried["slurry_density_g_cm3"], wall_time=wall,
               lammps_launches=launches, finished_at=time.time(), status=store.DONE)
     return {"case_index": real.case_index, "index": real.index, "per_degree": per,

@@ -4,7 +4,10 @@ Data model (dims, coords, attrs):
 
 - dims ``case`` (formulation name), ``realisation`` (index), ``degree`` (compression degree;
   0 is the dried, uncalendered electrode), ``stage`` (structure … analysis), ``stream`` (seeds).
-- per (case, realisation, degree): ``porosity`` (1), ``thickness`` (µm), ``springback`` (1).
+- per (case, realisation, degree): every metric of ``analysis.summary.METRICS`` — porosity (1),
+  thickness (µm), tortuosity factors, phase profiles (``z_norm``), pore-network and particle
+  shape statistics with fixed-bin histograms (bin centres as coordinates, edges as
+  ``<bin>_lower``/``<bin>_upper``) — and ``springback`` (1).
 - per (case, realisation): ``slurry_density`` (g/cm³), ``status`` (flags: queued, running,
   done, failed), ``attempts``, ``wall_time`` (s), ``started_at``/``finished_at`` (CF time),
   ``host``, ``job_id``, ``error``, ``log_tail``, ``lammps_launches``; ``seed`` per stream.
@@ -33,12 +36,14 @@ import zarr
 
 from ensemble.plan import Realisation, degrees
 from ensemble.seeds import STREAMS
+from analysis.summary import metrics_table
 from ensemble.spec import Spec, canonical_json, spec_hash
 
 QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
 STATUS_MEANINGS = "queued running done failed"
 STAGES = ("structure", "slurry", "drying", "calendering", "analysis")
 TIME_UNITS = "seconds since 1970-01-01T00:00:00Z"
+PROFILE_BINS = 20  # bins of the thickness profiles (normalised thickness 0..1)
 PACKAGES = ("mesosweep", "lammps", "mpi4py", "dask", "distributed", "dask-jobqueue", "numpy",
             "scipy", "xarray", "zarr", "scikit-image")
 ERROR_WIDTH = 400
@@ -71,11 +76,6 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         return xr.Variable(dims3, np.full(shape3, np.nan), {"units": units, "description": text})
 
     data = {
-        "porosity": nan3("1", f"pore volume fraction of the electrode, CBD counted as "
-                              f"{spec.analysis.cbd_as}, from a {spec.analysis.voxel_size_um} um "
-                              f"voxel image"),
-        "thickness": nan3("um", "mean electrode thickness (top face of the highest solid voxel "
-                                "per column), after release"),
         "springback": nan3("1", "relative thickness regained after the calendering plane was "
                                 "released (0 for the dried electrode)"),
         "slurry_density": xr.Variable(dims2, np.full(shape2, np.nan),
@@ -118,7 +118,10 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
                             {"units": "1", "description": "random seeds derived from the root "
                              "seed and the realisation's index"}),
     }
+    metrics, metric_coords = metric_variables(spec, shape3, dims3)
+    data.update(metrics)
     coords = {
+        **metric_coords,
         "case": ("case", np.array(cases, dtype=object), {"description": "formulation name (AM:CBD mass ratio)"}),
         "realisation": ("realisation", np.arange(n_r),
                         {"description": "index of the random realisation"}),
@@ -140,6 +143,33 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         "host_platform": platform.platform(),
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def metric_variables(spec: Spec, shape3: tuple[int, ...], dims3: tuple[str, ...]
+                     ) -> tuple[dict[str, xr.Variable], dict[str, tuple]]:
+    """Store variables for every metric of :data:`analysis.summary.METRICS`, per state.
+
+    Histogram bins get their centres as the coordinate and their edges as ``<dim>_lower`` and
+    ``<dim>_upper`` coordinates along the same dimension.
+    """
+    table = metrics_table(PROFILE_BINS)
+    variables, coords = {}, {}
+    convention = (f"; CBD counted as {spec.analysis.cbd_as} where the metric depends on it; "
+                  f"from a {spec.analysis.voxel_size_um} um voxel image")
+    for name, metric in table.items():
+        variables[name] = xr.Variable(dims3 + metric.dims, np.full(shape3 + metric.shape, np.nan),
+                                      {"units": metric.units,
+                                       "description": metric.description + convention})
+        for dim in metric.dims:
+            c = metric.coords[dim]
+            values = c.values if c.values.dtype.kind != "U" else c.values.astype(object)
+            coords[dim] = (dim, values, {"units": c.units, "description": c.description})
+            if c.edges is not None:
+                coords[f"{dim}_lower"] = (dim, c.edges[:-1], {"units": c.units,
+                                                              "description": "lower bin edge"})
+                coords[f"{dim}_upper"] = (dim, c.edges[1:], {"units": c.units,
+                                                             "description": "upper bin edge"})
+    return variables, coords
 
 
 def create(path: Path, spec: Spec, realisations: list[Realisation], lammps_version: str) -> None:

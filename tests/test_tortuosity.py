@@ -107,3 +107,92 @@ def test_result_is_frozen_and_input_validated():
         tortuosity_factor(-np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="axis"):
         tortuosity_factor(np.ones((2, 2, 2)), axis=3)
+
+
+# --------------------------------------------------------------------------- multigrid solver
+
+
+def _reference_d_eff(d: np.ndarray, axis: int) -> float:
+    """D_eff of the same finite-volume model, assembled edge by edge and solved directly."""
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
+    d = np.moveaxis(d, axis, 0)
+    labels, _ = ndimage.label(d > 0)
+    spanning = np.intersect1d(labels[0][labels[0] > 0], labels[-1][labels[-1] > 0])
+    keep = np.isin(labels, spanning)
+    number = -np.ones(d.shape, dtype=np.int64)
+    number[keep] = np.arange(keep.sum())
+    n = int(keep.sum())
+    rows, cols, vals = [], [], []
+    diag = np.zeros(n)
+    for idx in zip(*np.nonzero(keep)):
+        for ax in range(3):
+            nb = list(idx)
+            nb[ax] += 1
+            if nb[ax] < d.shape[ax] and keep[tuple(nb)]:
+                i, j = number[idx], number[tuple(nb)]
+                g = 2 * d[idx] * d[tuple(nb)] / (d[idx] + d[tuple(nb)])
+                rows += [i, j]
+                cols += [j, i]
+                vals += [-g, -g]
+                diag[i] += g
+                diag[j] += g
+    rhs = np.zeros(n)
+    first, last = number[0][keep[0]], number[-1][keep[-1]]
+    diag[first] += 2 * d[0][keep[0]]
+    diag[last] += 2 * d[-1][keep[-1]]
+    rhs[first] = 2 * d[0][keep[0]]
+    a = coo_matrix((vals + list(diag), (rows + list(range(n)), cols + list(range(n)))), (n, n))
+    c = spsolve(a.tocsc(), rhs)
+    flux = float(np.sum(2 * d[0][keep[0]] * (1 - c[first])))
+    return flux * d.shape[0] / (d.shape[1] * d.shape[2])
+
+
+def _three_phase(shape=(23, 19, 17), seed=3) -> np.ndarray:
+    """Random pore (1) / CBD (0.3) / solid (0) voxels, odd sizes to test the block padding."""
+    rng = np.random.default_rng(seed)
+    return rng.choice([0.0, 0.3, 1.0], size=shape, p=[0.3, 0.2, 0.5])
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("coarsest", [50, 3000])
+def test_random_three_phase_medium_matches_a_direct_solve(axis, coarsest, monkeypatch):
+    # A small coarsest size forces a deep hierarchy (4+ levels) on a small image.
+    import analysis.tortuosity as module
+
+    monkeypatch.setattr(module, "_COARSEST_SIZE", coarsest)
+    d = _three_phase()
+    result = tortuosity_factor(d, axis=axis, rtol=1e-10)
+    assert result.percolating
+    assert result.effective_diffusivity == pytest.approx(_reference_d_eff(d, axis), rel=1e-8)
+    assert result.volume_fraction == pytest.approx(np.count_nonzero(d) / d.size)
+
+
+def test_loose_tolerance_gives_an_upper_bound_within_rtol():
+    # D_eff comes from the dissipation of the approximate field, which can only be too high.
+    d = _three_phase((40, 30, 30), seed=5)
+    exact = tortuosity_factor(d, rtol=1e-11)
+    loose = tortuosity_factor(d, rtol=1e-2)
+    assert loose.iterations < exact.iterations
+    assert exact.effective_diffusivity <= loose.effective_diffusivity
+    assert loose.effective_diffusivity <= exact.effective_diffusivity * (1 + 1e-2)
+
+
+def test_iteration_cap_warns_and_still_bounds_tau_from_below():
+    d = _three_phase((40, 30, 30), seed=5)
+    exact = tortuosity_factor(d, rtol=1e-11)
+    with pytest.warns(RuntimeWarning, match="before reaching"):
+        capped = tortuosity_factor(d, rtol=1e-11, maxiter=1)
+    assert capped.iterations == 1
+    assert 0 < capped.tau <= exact.tau
+
+
+def test_iteration_count_does_not_grow_with_image_length():
+    # Jacobi-CG needs iterations in proportion to the length; the multigrid cycle does not.
+    counts = []
+    for length in (32, 128):
+        d = np.tile(_three_phase((8, 16, 16), seed=7), (length // 8, 1, 1))
+        counts.append(tortuosity_factor(d, axis=0, rtol=1e-8).iterations)
+    assert counts[1] <= counts[0] + 5

@@ -179,3 +179,19 @@ def test_closing_bound_can_refer_to_the_bead_volume():
     # Already 1 % above the reference: no room left under a 0.5 % bound.
     closed, _ = close_particle_gaps(phase, particle, reference_am_voxels=am_before / 1.01)
     assert np.array_equal(closed, phase)
+
+
+def test_bead_volume_reference_bounds_the_closing():
+    from analysis.voxelise import bead_volume_voxels
+
+    assert bead_volume_voxels([2.0], 0.5) == pytest.approx(4 / 3 * np.pi * 8)  # r = 2 voxels
+    phase, particle = _two_beads_with_gap()
+    reference = bead_volume_voxels(np.full(2, 17 * 0.2), 0.2)  # the two beads of the fixture
+    am_before = np.count_nonzero(phase == AM)
+    assert am_before < reference  # voxel centres miss part of each sphere
+    closed, closed_particle = close_particle_gaps(phase, particle, reference_am_voxels=reference)
+    am_after = np.count_nonzero(closed == AM)
+    assert am_before < am_after <= 1.005 * reference
+    assert ndimage.label(closed_particle == 1)[1] == 1
+    with pytest.raises(ValueError, match="voxel_size_um"):
+        bead_volume_voxels([1.0], 0.0)

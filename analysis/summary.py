@@ -1,0 +1,318 @@
+"""Every metric of one electrode state, in the fixed shapes the results store holds.
+
+:func:`electrode_metrics` is what the ensemble runner calls for the dried electrode and for
+each calendered one; :data:`METRICS` declares, for every name it returns, the dimensions
+beyond ``(case, realisation, degree)``, the units, a description and the coordinate values
+(with bin edges for histograms), so the runner can create the store variables from it.
+
+Electrode region
+----------------
+Images hold the electrode from the current collector (z = 0) up to a box that may be
+taller. Porosity and profiles weigh layers up to the mean thickness ``H`` (see
+:mod:`analysis.porosity`); tortuosity and the pore network use the layers below
+``round(H)``, so the empty space above the electrode neither conducts nor forms pores.
+
+CBD conventions
+---------------
+``cbd_as="pore"`` (the default, as a two-phase XCT segmentation sees it) counts CBD as pore
+in porosity and in the pore network; ``cbd_as="solid"`` counts it as solid. The tortuosity
+factor is always given both ways: ``tau_*`` with pore and CBD as one conducting phase, and
+``tau_*_cbd_solid`` with CBD blocking; the true value for a nanoporous CBD lies between.
+
+Histograms
+----------
+Counts per bin on fixed edges (the ``*_lower`` / ``*_upper`` values of each bin coordinate);
+values outside the edges go to ``*_out_of_range`` (``below``, ``above``), never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from analysis.distributions import QUANTILES, histogram, quantiles
+from analysis.particle_shape import particle_shapes, track_particles
+from analysis.phases import AM, CBD, PORE
+from analysis.pore_network import pore_network
+from analysis.porosity import electrode_thickness, phase_profiles, porosity
+from analysis.tortuosity import tortuosity_factor
+
+__all__ = [
+    "Coordinate",
+    "METRICS",
+    "Metric",
+    "electrode_metrics",
+    "metrics_table",
+    "PORE_RADIUS_EDGES_UM",
+    "THROAT_RADIUS_EDGES_UM",
+    "SPHERICITY_EDGES",
+    "ORIENTATION_EDGES_DEG",
+]
+
+#: Pore equivalent-radius bins, µm: 0.5 µm wide up to 12 µm (the 1 µm threshold is an edge).
+PORE_RADIUS_EDGES_UM = np.round(np.arange(0.0, 12.0 + 1e-9, 0.5), 6)
+#: Throat equivalent-radius bins, µm: 0.25 µm wide up to 6 µm.
+THROAT_RADIUS_EDGES_UM = np.round(np.arange(0.0, 6.0 + 1e-9, 0.25), 6)
+#: Krumbein sphericity bins: 0.05 wide on [0, 1].
+SPHERICITY_EDGES = np.round(np.linspace(0.0, 1.0, 21), 6)
+#: Major-axis angle to the through-plane axis, degrees: 10° bins on [0, 90].
+ORIENTATION_EDGES_DEG = np.linspace(0.0, 90.0, 10)
+
+_RADIUS_THRESHOLD_UM = 1.0
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    """Values along one dimension of a metric.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        Coordinate values (bin centres for histogram bins).
+    units : str
+        Units of the values ("1" when dimensionless, "" for labels).
+    description : str
+        What the coordinate is.
+    edges : numpy.ndarray or None
+        Bin edges (length ``len(values) + 1``) for histogram bins, else None.
+    """
+
+    values: np.ndarray
+    units: str
+    description: str
+    edges: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Declaration of one returned metric.
+
+    Attributes
+    ----------
+    dims : tuple of str
+        Dimensions beyond ``(case, realisation, degree)``; empty for a scalar.
+    units : str
+        Units ("1" when dimensionless).
+    description : str
+        Definition, conventions included.
+    coords : dict of str to Coordinate
+        One entry per name in ``dims``.
+    """
+
+    dims: tuple[str, ...]
+    units: str
+    description: str
+    coords: dict[str, Coordinate] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the value beyond ``(case, realisation, degree)``."""
+        return tuple(len(self.coords[d].values) for d in self.dims)
+
+
+def _bins(edges: np.ndarray, units: str, what: str) -> Coordinate:
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    return Coordinate(centres, units, f"bin centres of {what}; edges in .edges", edges)
+
+
+def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
+    """The declaration of every metric :func:`electrode_metrics` returns.
+
+    Parameters
+    ----------
+    profile_bins : int, default 20
+        Number of bins of the thickness profiles (must match the call).
+
+    Returns
+    -------
+    dict of str to Metric
+        Keyed by metric name, in the order the metrics are returned.
+    """
+    z_edges = np.linspace(0.0, 1.0, int(profile_bins) + 1)
+    z_norm = Coordinate(
+        0.5 * (z_edges[1:] + z_edges[:-1]),
+        "1",
+        "normalised thickness z / H (0: current collector, 1: mean top surface), bin centres",
+        z_edges,
+    )
+    quantile = Coordinate(np.array(QUANTILES), "1", "probability of the quantile")
+    side = Coordinate(np.array(["below", "above"]), "", "values below the first / above the last edge")
+    axis = Coordinate(np.array(["a", "b", "c"]), "", "inertia-ellipsoid semi-axis, a >= b >= c")
+    pore_bins = _bins(PORE_RADIUS_EDGES_UM, "um", "pore equivalent radius")
+    throat_bins = _bins(THROAT_RADIUS_EDGES_UM, "um", "throat equivalent radius")
+    sph_bins = _bins(SPHERICITY_EDGES, "1", "Krumbein sphericity")
+    ori_bins = _bins(ORIENTATION_EDGES_DEG, "degree", "major-axis angle to the through-plane axis")
+
+    def m(dims: tuple[str, ...], units: str, text: str, **coords: Coordinate) -> Metric:
+        return Metric(dims, units, text, dict(coords))
+
+    tau = (
+        "tortuosity factor eps D0 / D_eff from steady diffusion along {ax} over the electrode "
+        "region, {cbd}; eps counts every conducting voxel; inf when nothing percolates"
+    )
+    merged = "pore and CBD as one conducting phase"
+    blocked = "CBD blocking (pore phase only)"
+    above = f"pores with equivalent radius > {_RADIUS_THRESHOLD_UM:g} um"
+    return {
+        "porosity": m((), "1", "pore volume fraction of the electrode region (CBD per cbd_as)"),
+        "thickness": m((), "um", "mean electrode thickness (top face of the highest solid "
+                       "voxel per column)"),
+        "tau_z": m((), "1", tau.format(ax="z (through-plane)", cbd=merged)),
+        "tau_x": m((), "1", tau.format(ax="x (in-plane)", cbd=merged)),
+        "tau_z_cbd_solid": m((), "1", tau.format(ax="z (through-plane)", cbd=blocked)),
+        "tau_x_cbd_solid": m((), "1", tau.format(ax="x (in-plane)", cbd=blocked)),
+        "pore_profile": m(("z_norm",), "1", "pore volume fraction along the thickness "
+                          "(CBD apart)", z_norm=z_norm),
+        "am_profile": m(("z_norm",), "1", "active-material volume fraction along the "
+                        "thickness", z_norm=z_norm),
+        "cbd_profile": m(("z_norm",), "1", "CBD volume fraction along the thickness",
+                         z_norm=z_norm),
+        "pore_count": m((), "1", f"number of {above}"),
+        "pore_radius_mean": m((), "um", f"mean equivalent radius (3V/4pi)^(1/3) of {above}"),
+        "pore_radius_quantiles": m(("quantile",), "um", f"quantiles of the equivalent "
+                                   f"radius of {above}", quantile=quantile),
+        "pore_radius_histogram": m(("pore_radius_bin",), "1", "number of pores (all sizes) "
+                                   "per equivalent-radius bin", pore_radius_bin=pore_bins),
+        "pore_radius_out_of_range": m(("range_side",), "1", "pores outside the radius bins",
+                                      range_side=side),
+        "coordination_mean": m((), "1", f"mean number of throats (to pores of any size) of "
+                               f"{above}"),
+        "throat_radius_quantiles": m(("quantile",), "um", "quantiles of the equivalent "
+                                     "throat radius sqrt(area/pi), throats between two "
+                                     "pores above the threshold", quantile=quantile),
+        "throat_radius_histogram": m(("throat_radius_bin",), "1", "number of throats between "
+                                     "two pores above the threshold per equivalent-radius "
+                                     "bin", throat_radius_bin=throat_bins),
+        "throat_radius_out_of_range": m(("range_side",), "1", "throats outside the radius "
+                                        "bins", range_side=side),
+        "particle_count": m((), "1", "number of secondary particles measured"),
+        "sphericity_quantiles": m(("quantile",), "1", "quantiles of the Krumbein sphericity "
+                                  "(bc/a^2)^(1/3) of the secondary particles",
+                                  quantile=quantile),
+        "sphericity_histogram": m(("sphericity_bin",), "1", "number of secondary particles "
+                                  "per sphericity bin", sphericity_bin=sph_bins),
+        "orientation_mean": m((), "degree", "mean angle between particle major axes and the "
+                              "through-plane axis (57.3 for random orientation)"),
+        "orientation_histogram": m(("orientation_bin",), "1", "number of particles per "
+                                   "major-axis angle bin", orientation_bin=ori_bins),
+        "deformation_mean": m(("semi_axis",), "1", "mean relative change of each semi-axis "
+                              "from the reference state (after/before - 1); NaN without a "
+                              "reference", semi_axis=axis),
+        "rotation_mean": m((), "degree", "mean angle between each particle's major axes in the "
+                           "reference state and this one; NaN without a reference"),
+    }
+
+
+#: Declaration of every metric of :func:`electrode_metrics` with the default profile bins.
+METRICS: dict[str, Metric] = metrics_table()
+
+
+def electrode_metrics(
+    phase_image: np.ndarray,
+    particle_image: np.ndarray,
+    voxel_size_um: float,
+    *,
+    cbd_as: Literal["pore", "solid"] = "pore",
+    profile_bins: int = 20,
+    reference_particle_image: np.ndarray | None = None,
+) -> dict[str, np.ndarray | float]:
+    """All metrics of one electrode state, shaped as :data:`METRICS` declares.
+
+    Parameters
+    ----------
+    phase_image : numpy.ndarray of uint8, shape (nx, ny, nz)
+        ``PORE`` / ``AM`` / ``CBD`` labels, z through-plane, current collector at z = 0.
+    particle_image : numpy.ndarray of int, shape (nx, ny, nz)
+        Secondary-particle id on AM voxels, 0 elsewhere (x and y periodic).
+    voxel_size_um : float
+        Voxel edge, µm.
+    cbd_as : {"pore", "solid"}, default "pore"
+        How CBD counts in porosity and the pore network (tortuosity is given both ways).
+    profile_bins : int, default 20
+        Bins of the thickness profiles; use :func:`metrics_table` with the same number.
+    reference_particle_image : numpy.ndarray of int, optional
+        Particle image of the reference state (the dried electrode) for deformation and
+        rotation; without it those metrics are NaN.
+
+    Returns
+    -------
+    dict of str to float or numpy.ndarray
+        Keys and shapes of :func:`metrics_table` ``(profile_bins)``; units there.
+    """
+    phase = np.asarray(phase_image)
+    particles = np.asarray(particle_image)
+    if phase.ndim != 3 or phase.shape != particles.shape:
+        raise ValueError(
+            "phase_image and particle_image must be 3-D of one shape, got "
+            f"{phase.shape} and {particles.shape}"
+        )
+    if cbd_as not in ("pore", "solid"):
+        raise ValueError(f"cbd_as must be 'pore' or 'solid', got {cbd_as!r}")
+    v = float(voxel_size_um)
+    out: dict[str, np.ndarray | float] = {}
+
+    thickness = electrode_thickness(phase, v)
+    out["porosity"] = porosity(phase, cbd_as=cbd_as)
+    out["thickness"] = thickness
+    # Transport and pores over the whole layers of the electrode region.
+    region = phase[..., : max(1, int(round(thickness / v)))]
+    merged, blocked = region != AM, region == PORE
+    out["tau_z"] = tortuosity_factor(merged, axis=2).tau
+    out["tau_x"] = tortuosity_factor(merged, axis=0).tau
+    out["tau_z_cbd_solid"] = tortuosity_factor(blocked, axis=2).tau
+    out["tau_x_cbd_solid"] = tortuosity_factor(blocked, axis=0).tau
+
+    _, fractions = phase_profiles(phase, bins=profile_bins)
+    out["pore_profile"] = fractions[PORE]
+    out["am_profile"] = fractions[AM]
+    out["cbd_profile"] = fractions[CBD]
+
+    network = pore_network(
+        merged if cbd_as == "pore" else blocked,
+        v,
+        height_um=thickness,
+        radius_threshold_um=_RADIUS_THRESHOLD_UM,
+    )
+    large = network.large
+    radii = network.radius_um[large]
+    out["pore_count"] = float(np.count_nonzero(large))
+    out["pore_radius_mean"] = float(radii.mean()) if radii.size else np.nan
+    out["pore_radius_quantiles"] = quantiles(radii)
+    out.update(_histogram_entries("pore_radius", network.radius_um, PORE_RADIUS_EDGES_UM))
+    out["coordination_mean"] = (
+        float(network.coordination[large].mean()) if radii.size else np.nan
+    )
+    throats = network.throat_radius_um[network.large_throats]
+    out["throat_radius_quantiles"] = quantiles(throats)
+    out.update(_histogram_entries("throat_radius", throats, THROAT_RADIUS_EDGES_UM))
+
+    shapes = particle_shapes(np.where(phase == AM, particles, 0), v)
+    out["particle_count"] = float(shapes.label.size)
+    out["sphericity_quantiles"] = quantiles(shapes.sphericity)
+    out["sphericity_histogram"] = histogram(shapes.sphericity, SPHERICITY_EDGES).counts
+    out["orientation_mean"] = (
+        float(shapes.orientation_deg.mean()) if shapes.label.size else np.nan
+    )
+    out["orientation_histogram"] = histogram(shapes.orientation_deg, ORIENTATION_EDGES_DEG).counts
+
+    out["deformation_mean"] = np.full(3, np.nan)
+    out["rotation_mean"] = np.nan
+    if reference_particle_image is not None:
+        reference = np.asarray(reference_particle_image)
+        if reference.ndim != 3:
+            raise ValueError("reference_particle_image must be 3-D")
+        change = track_particles(particle_shapes(reference, v), shapes)
+        if change.label.size:
+            out["deformation_mean"] = change.deformation.mean(axis=0)
+            out["rotation_mean"] = float(change.rotation_deg.mean())
+    return {name: out[name] for name in metrics_table(profile_bins)}
+
+
+def _histogram_entries(name: str, values: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    h = histogram(values, edges)
+    return {
+        f"{name}_histogram": h.counts,
+        f"{name}_out_of_range": np.array([h.underflow, h.overflow], dtype=np.int64),
+    }

@@ -1,0 +1,185 @@
+"""``mesosweep xct measure``: the experimental side of the comparison.
+
+Cuts random sub-volumes of the simulated electrode's size out of an XCT volume, measures each
+with the simulations' own metric function, and stores them (dim ``subvolume``) in the sweep's
+store (group ``xct``) or a store of their own. Every mistake in the request (sizes, labels,
+counts) ends in one line on stderr and exit status 2, before any sub-volume is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+from mesosweep.commands.particles import (
+    FORMATS,
+    _int_at_least,
+    _labels,
+    _OneLineErrors,
+    _positive_float,
+)
+
+EXAMPLES = """\
+examples:
+  mesosweep xct measure vol.tif --voxel-size-um 0.398 --am-label 1 --cbd-label 2 \\
+      --like quick.zarr --degree 0.3 -n 20 --seed 1 -o quick.zarr
+  mesosweep xct measure vol.tif --voxel-size-um 0.398 --am-label 1 --size-um 40 40 30 \\
+      --no-overlap -n 10 -o xct.zarr
+
+With -o naming a sweep store the sub-volumes go into its group 'xct' (read it with
+xr.open_zarr(store, group="xct")); any other path becomes a store of its own.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    xct = sub.add_parser("xct", help="measure XCT sub-volumes for the comparison with a sweep")
+    xsub = xct.add_subparsers(dest="xct_command", required=True, metavar="ACTION",
+                              parser_class=_OneLineErrors)
+    m = xsub.add_parser(
+        "measure",
+        help="cut N random sub-volumes from an XCT volume and measure them like the simulations",
+        description="Cut N random sub-volumes (seeded) of the simulated electrode's size, or of "
+                    "an explicit size, out of a segmented XCT volume, and compute on each the "
+                    "metrics of the simulations (porosity, tortuosity factors, thickness "
+                    "profiles, pore network, sphericity of the watershed-separated particles) "
+                    "with the same function, names and units. The sub-volume closest to the "
+                    "mean porosity and tortuosity is marked. See docs/comparison.md.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("volume", type=Path,
+                   help="multi-page TIFF, folder of TIFF slices, .npy, raw binary, or zarr array")
+    m.add_argument("--voxel-size-um", type=_positive_float, required=True,
+                   help="voxel edge length in µm (isotropic)")
+    m.add_argument("-o", "--output", type=Path, required=True,
+                   help="a sweep store (written into its group 'xct') or a new zarr store")
+    size = m.add_mutually_exclusive_group(required=True)
+    size.add_argument("--size-um", type=_positive_float, nargs="+", metavar="L",
+                      help="sub-volume size X Y Z in µm (X Y with --full-thickness)")
+    size.add_argument("--like", type=Path, metavar="STORE",
+                      help="take the size of the simulated electrode of this sweep store (box "
+                           "in-plane, mean thickness at --degree)")
+    m.add_argument("--degree", type=float, default=None,
+                   help="compression degree the imaged electrode corresponds to (0: "
+                        "uncalendered); recorded for the comparison and, with --like, picks the "
+                        "simulated thickness (default: unknown; --like then uses 0)")
+    m.add_argument("--case", default="", help="formulation (sweep case) of the imaged electrode")
+    m.add_argument("-n", "--count", type=_int_at_least(1), default=20,
+                   help="number of sub-volumes (default 20, as the paper)")
+    m.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of their placement")
+    m.add_argument("--no-overlap", action="store_true",
+                   help="sub-volumes must not overlap (refused if they cannot all fit)")
+    m.add_argument("--full-thickness", action="store_true",
+                   help="sub-volumes span the volume's whole through-plane extent (a tomogram "
+                        "from current collector to surface)")
+    m.add_argument("--cbd-as", choices=("pore", "solid"), default=None,
+                   help="CBD in porosity and pore network (default: the sweep's with --like, "
+                        "else pore, as a two-phase XCT sees it)")
+    m.add_argument("--group", default=None, help="group to write (default 'xct' in a sweep store)")
+    m.add_argument("--overwrite", action="store_true", help="replace an existing group or store")
+    source = m.add_argument_group("how the volume is stored")
+    source.add_argument("--format", choices=FORMATS, default=None,
+                        help="file format (default: from the suffix, or a folder's content)")
+    source.add_argument("--shape", type=_int_at_least(1), nargs=3, metavar=("N0", "N1", "N2"),
+                        help="raw only: the volume's shape in storage order")
+    source.add_argument("--dtype", default=None, help="raw only: element type, e.g. uint8, '<u2'")
+    source.add_argument("--through-plane-axis", type=int, choices=(0, 1, 2), default=2,
+                        help="storage axis through the electrode's thickness; it becomes z")
+    phases = m.add_argument_group("what the values mean")
+    phases.add_argument("--am-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the active material (default 1 unless --threshold)")
+    phases.add_argument("--cbd-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the carbon-binder domain")
+    phases.add_argument("--pore-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the pores; when given, every label must be assigned")
+    phases.add_argument("--threshold", type=float, default=None,
+                        help="greyscale image: values above it are AM, the rest pore")
+    ws = m.add_argument_group("particle separation (as for `mesosweep particles build`)")
+    ws.add_argument("--min-distance-vox", type=_int_at_least(1), default=5,
+                    help="minimum distance between watershed markers, voxels")
+    ws.add_argument("--erosion-vox", type=_int_at_least(0), default=1,
+                    help="voxels eroded before the watershed and dilated back after")
+    ws.add_argument("--margin-um", type=float, default=5.0,
+                    help="context around each sub-volume for the watershed, µm")
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """The first problem argparse cannot see, or None."""
+    from ensemble.spec import is_mesosweep_store
+
+    if args.size_um is not None:
+        wanted = 2 if args.full_thickness else 3
+        if len(args.size_um) not in (wanted, 3):
+            return (f"--size-um takes X Y Z (µm){' or X Y with --full-thickness' if wanted == 2 else ''}"
+                    f", got {len(args.size_um)} value(s)")
+    if args.like is not None and not is_mesosweep_store(args.like):
+        return f"--like {args.like}: not a mesosweep sweep store (a zarr store `mesosweep run` wrote)"
+    if args.degree is not None and not (math.isfinite(args.degree) and 0 <= args.degree < 1):
+        return f"--degree {args.degree}: a compression degree is a fraction in [0, 1)"
+    if not args.volume.exists():
+        return f"{args.volume}: no such volume"
+    if not args.output.parent.is_dir():
+        return f"--output {args.output}: the folder {args.output.parent} does not exist"
+    if args.output.exists() and not is_mesosweep_store(args.output) and not args.overwrite:
+        return (f"--output {args.output} exists and is not a sweep store; choose a new path or "
+                "pass --overwrite")
+    if args.threshold is not None and any(
+            v is not None for v in (args.am_label, args.cbd_label, args.pore_label)):
+        return "--threshold (greyscale) and --am-label/--cbd-label/--pore-label exclude each other"
+    if not args.margin_um >= 0:
+        return "--margin-um must be >= 0"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    problem = _check(args)
+    if problem is not None:
+        print(f"mesosweep: {problem}", file=sys.stderr)
+        return 2
+    import json
+
+    import xarray as xr
+
+    from ensemble.xct import measure_file, size_like, write_xct
+
+    started = time.perf_counter()
+
+    def log(line: str) -> None:
+        print(f"xct: {line}", file=sys.stderr, flush=True)
+
+    cbd_as = args.cbd_as
+    profile_bins = 20
+    try:
+        if args.like is not None:
+            size = size_like(args.like, args.degree)
+            like = xr.open_zarr(args.like)
+            if cbd_as is None:
+                cbd_as = json.loads(like.attrs["spec"]).get("analysis", {}).get("cbd_as", "pore")
+            if "z_norm" in like.dims:
+                profile_bins = like.sizes["z_norm"]
+            log(f"size of the simulated electrode in {args.like}: "
+                + " x ".join(f"{v:.2f}" for v in size) + " um")
+        else:
+            size = tuple(args.size_um) + ((0.0,) if len(args.size_um) == 2 else ())
+        ds = measure_file(
+            args.volume, args.voxel_size_um, size_um=size, am=args.am_label,
+            cbd=args.cbd_label, pore=args.pore_label, threshold=args.threshold,
+            through_plane_axis=args.through_plane_axis, fmt=args.format, shape=args.shape,
+            dtype=args.dtype, degree=float("nan") if args.degree is None else args.degree,
+            case=args.case, log=log, n=args.count, seed=args.seed,
+            overlap=not args.no_overlap, full_thickness=args.full_thickness,
+            cbd_as=cbd_as or "pore", profile_bins=profile_bins, margin_um=args.margin_um,
+            min_distance_vox=args.min_distance_vox, erosion_vox=args.erosion_vox)
+        group = write_xct(ds, args.output, group=args.group, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"mesosweep: {exc}", file=sys.stderr)
+        return 2
+    por, tau = ds["porosity"].values, ds["tau_z"].values
+    best = int(ds.attrs["representative"])
+    where = f"{args.output}" + (f" (group {group!r})" if group else "")
+    print(f"{args.count} sub-volumes of " + " x ".join(f"{v:.2f}" for v in json.loads(ds.attrs["size_um"]))
+          + f" um: porosity {por.mean():.3f} ± {por.std(ddof=1) if por.size > 1 else float('nan'):.3f} (sd), "
+          f"tau_z {tau[tau < float('inf')].mean():.2f}; representative sub-volume {best} -> "
+          f"{where} ({time.perf_counter() - started:.1f} s)")
+    return 0
