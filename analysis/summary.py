@@ -40,15 +40,15 @@ from analysis.porosity import electrode_thickness, phase_profiles, porosity
 from analysis.tortuosity import tortuosity_factor
 
 __all__ = [
-    "Coordinate",
     "METRICS",
+    "ORIENTATION_EDGES_DEG",
+    "PORE_RADIUS_EDGES_UM",
+    "SPHERICITY_EDGES",
+    "THROAT_RADIUS_EDGES_UM",
+    "Coordinate",
     "Metric",
     "electrode_metrics",
     "metrics_table",
-    "PORE_RADIUS_EDGES_UM",
-    "THROAT_RADIUS_EDGES_UM",
-    "SPHERICITY_EDGES",
-    "ORIENTATION_EDGES_DEG",
 ]
 
 #: Pore equivalent-radius bins, µm: 0.5 µm wide up to 12 µm (the 1 µm threshold is an edge).
@@ -257,7 +257,7 @@ def electrode_metrics(
     out["porosity"] = porosity(phase, cbd_as=cbd_as)
     out["thickness"] = thickness
     # Transport and pores over the whole layers of the electrode region.
-    region = phase[..., : max(1, int(round(thickness / v)))]
+    region = phase[..., : max(1, round(thickness / v))]
     merged, blocked = region != AM, region == PORE
     out["tau_z"] = tortuosity_factor(merged, axis=2).tau
     out["tau_x"] = tortuosity_factor(merged, axis=0).tau

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from analysis.phases import AM, CBD, PORE
 
-__all__ = ["voxelise", "close_particle_gaps", "bead_volume_voxels", "n_voxels"]
+__all__ = ["bead_volume_voxels", "close_particle_gaps", "n_voxels", "voxelise"]
 
 # Bead-voxel pairs evaluated per vectorised chunk; bounds the temporary memory (~100 MB).
 _PAIRS_PER_CHUNK = 4_000_000

@@ -4,6 +4,6 @@ One module per figure, each with ``main(argv) -> int``; ``FIGURES`` lists them i
 ``python -m bench`` runs them.
 """
 
-FIGURES = ("slurry_throughput", "particles", "runner_overhead", "tortuosity", "pore_network", "voxelise")
+FIGURES = ("slurry_throughput", "particles", "runner_overhead", "pore_network", "voxelise")
 #: Figures that take long (minutes to hours): run only when named.
-LONG = ("validate_paper",)
+LONG = ("validate_paper", "tortuosity")

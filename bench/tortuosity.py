@@ -74,7 +74,8 @@ def _worker(solver: str, axis: int, crop: int | None, rtol: float) -> dict:
 def _run(solver: str, axis: int, crop: int | None, rtol: float = 1e-5) -> dict:
     cmd = [sys.executable, "-m", "bench.tortuosity", "--worker", solver, "--axes", str(axis),
            "--rtol", str(rtol)] + (["--crop", str(crop)] if crop else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+                          check=False)
     for line in done.stdout.splitlines():
         if line.startswith(_RESULT):
             return json.loads(line[len(_RESULT):])
@@ -84,7 +85,8 @@ def _run(solver: str, axis: int, crop: int | None, rtol: float = 1e-5) -> dict:
 def _peer_available() -> str | None:
     """None when taufactor can run here, else why not."""
     probe = "import torch, taufactor"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=False)
     if done.returncode == 0:
         return None
     return (done.stderr.strip().splitlines() or ["import failed"])[-1]

@@ -22,7 +22,7 @@ import numpy as np
 
 from analysis.phases import AM
 from analysis.summary import METRICS, electrode_metrics
-from analysis.voxelise import close_particle_gaps, voxelise
+from analysis.voxelise import bead_volume_voxels, close_particle_gaps, voxelise
 from ensemble import store
 from ensemble.plan import Realisation, degrees
 from ensemble.spec import Spec, resolve_forcefield
@@ -123,8 +123,9 @@ def voxel_images(state: BeadState, voxel_size_um: float) -> tuple[np.ndarray, np
     phase_img, particle_img = voxelise(state.position_um - state.box_lo, state.diameter_um,
                                        state.phase, np.where(am, state.molecule, 0),
                                        state.box_um, voxel_size_um)
-    bead_volume_vox = float((np.pi / 6 * state.diameter_um[am] ** 3).sum()) / voxel_size_um**3
-    return close_particle_gaps(phase_img, particle_img, reference_am_voxels=bead_volume_vox)
+    return close_particle_gaps(
+        phase_img, particle_img,
+        reference_am_voxels=bead_volume_voxels(state.diameter_um[am], voxel_size_um))
 
 
 def measure(state: BeadState, voxel_size_um: float, cbd_as: str,

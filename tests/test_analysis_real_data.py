@@ -72,7 +72,8 @@ def test_pore_network_on_a_central_crop(volume):
 
 
 def test_particle_shapes_on_a_central_crop(volume):
-    from stages.particles import separate_particles  # the database's watershed separation
+    # The particle database's watershed separation of the NMC phase.
+    from stages.particles import separate_particles
 
     labels = separate_particles(_central(volume, 128) == AM)
     faces = np.unique(np.concatenate([

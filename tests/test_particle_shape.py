@@ -19,8 +19,9 @@ def _rotation_y(angle_deg: float) -> np.ndarray:
     return np.array([[np.cos(t), 0, -np.sin(t)], [0, 1, 0], [np.sin(t), 0, np.cos(t)]])
 
 
-def _ellipsoid(shape, centre, semi, rotation=np.eye(3), label=1) -> np.ndarray:
+def _ellipsoid(shape, centre, semi, rotation=None, label=1) -> np.ndarray:
     """Voxels whose centres lie in the ellipsoid; its axes are the columns of ``rotation``."""
+    rotation = np.eye(3) if rotation is None else rotation
     grid = np.stack(np.indices(shape), axis=-1) + 0.5 - np.asarray(centre)
     local = grid @ rotation  # coordinates along the ellipsoid's own axes
     inside = ((local / np.asarray(semi)) ** 2).sum(axis=-1) <= 1.0
