@@ -1,7 +1,8 @@
 """Runner overhead and scaling: ``python -m bench runner_overhead [--realisations N] [--slurm]``.
 
 - ``overhead_per_realisation_s``: realisations whose stages do no work, run through the full
-  runner (plan, submission, worker-side store writes of every stage, progress, summary) on the
+  runner (plan, the same task graph as a real realisation — dried, one branch per degree, one
+  analysis per state, the join — with its worker-side store writes, progress, summary) on the
   embedded LocalCluster — wall time over the count, since the work is zero. Printed beside bare
   Dask (``client.map`` of a no-op on an equal cluster, measured in the same run). Goal ≤ 0.1 s
   locally, ≤ 1 s on Slurm (``--slurm``: needs the local Slurm of cluster/slurm-local.sh).
@@ -21,8 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ensemble import store
 from ensemble.plan import Realisation, degrees
+from analysis.summary import METRICS
 from ensemble.realisation import Recorder, batch_job_id
 from ensemble.spec import Spec, load_spec
 
@@ -52,29 +56,51 @@ compression_degrees = [0.15, 0.35]
 """
 
 
-def null_realisation(spec: Spec, real: Realisation, database: Path, launcher, store_path: Path
-                     ) -> dict:
-    """A realisation whose stages do no work but are recorded like real ones."""
-    started = time.perf_counter()
+def _null_dried(spec: Spec, real: Realisation, store_path: Path) -> dict:
+    started = time.time()
     rec = Recorder(store_path, real)
-    rec.write(attempts=1, started_at=time.time(), host=socket.gethostname(),
-              job_id=batch_job_id(), status=store.RUNNING)
-    for stage in store.STAGES:
+    rec.write(attempts=1, started_at=started, host=socket.gethostname(), job_id=batch_job_id(),
+              error="", log_tail="", status=store.RUNNING)
+    for stage in ("structure", "slurry", "drying"):
         rec.stage(stage, store.RUNNING)
         rec.stage(stage, store.DONE, 0.0, 0)
+    return {"started_at": started}
+
+
+def _null_branch(spec: Spec, real: Realisation, stage: str, store_path: Path, upstream: dict
+                 ) -> dict:
+    Recorder(store_path, real).stage(stage, store.RUNNING)
+    return {}
+
+
+def _null_finish(spec: Spec, real: Realisation, store_path: Path, dried: dict, branches: list,
+                 analyses: list) -> dict:
+    """Writes what the real join writes: every metric per degree, then the status."""
+    rec = Recorder(store_path, real)
     degs = degrees(spec)
-    per = {d: {"porosity": 0.5, "thickness_um": 1.0, "springback": 0.0} for d in degs}
-    rec.write(porosity=[0.5] * len(degs), thickness=[1.0] * len(degs),
-              springback=[0.0] * len(degs), slurry_density=1.0, finished_at=time.time(),
-              wall_time=time.perf_counter() - started, status=store.DONE)
-    return {"per_degree": per, "wall_s": time.perf_counter() - started}
+    rec.stage("calendering", store.DONE, 0.0, 0)
+    rec.stage("analysis", store.DONE)
+    metrics = {name: np.full((len(degs), *m.shape), 0.5) for name, m in METRICS.items()}
+    rec.write(**metrics, springback=np.zeros(len(degs)), slurry_density=1.0,
+              wall_time=time.time() - dried["started_at"], lammps_launches=0,
+              finished_at=time.time(), status=store.DONE)
+    return {"per_degree": {d: {"porosity": 0.5} for d in degs},
+            "wall_s": time.time() - dried["started_at"]}
 
 
 def submit_null(client, spec: Spec, real: Realisation, database: Path, launcher,
                 store_path: Path):
-    """The runner's hook: one no-work task per realisation."""
-    return client.submit(null_realisation, spec, real, database, launcher, store_path,
-                         key=f"null-{real.label}-{time.time_ns()}", pure=False)
+    """The runner's hook: the same task graph as a real realisation, with no work in it."""
+    tag = f"{real.label}-{time.time_ns()}"
+    dried = client.submit(_null_dried, spec, real, store_path, key=f"d-{tag}", pure=False)
+    branches = [client.submit(_null_branch, spec, real, "calendering", store_path, dried,
+                              key=f"c{k}-{tag}", pure=False)
+                for k, d in enumerate(degrees(spec)) if d]
+    analyses = [client.submit(_null_branch, spec, real, "analysis", store_path,
+                              branches[k - 1] if k else dried, key=f"a{k}-{tag}", pure=False)
+                for k, _ in enumerate(degrees(spec))]
+    return client.submit(_null_finish, spec, real, store_path, dried, branches, analyses,
+                         key=f"f-{tag}", pure=False)
 
 
 def _noop(i: int) -> int:

@@ -23,6 +23,7 @@ before the status that vouches for them, so an interrupted write leaves the old 
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import warnings
@@ -192,9 +193,16 @@ def open_store(path: Path) -> xr.Dataset:
     return xr.open_zarr(path)
 
 
+@functools.lru_cache(maxsize=8)
+def _writer(path: str) -> zarr.Group:
+    return zarr.open_group(path, mode="r+")
+
+
 def writer(path: Path) -> zarr.Group:
-    """The store opened for writing; keep it to save re-reading metadata on every write."""
-    return zarr.open_group(str(path), mode="r+")
+    """The store opened for writing, once per process: every task of a realisation writes a
+    few small chunks, and re-reading the metadata for each would cost more than the writes.
+    (Shapes only change in :func:`ensemble.resume.grow`, before any worker starts.)"""
+    return _writer(str(Path(path).resolve()))
 
 
 def _group(target: Path | zarr.Group, mode: str = "r+") -> zarr.Group:
