@@ -103,6 +103,7 @@ def grow(path: Path, spec: Spec) -> None:
         values[done] = store.QUEUED
         status[...] = values
     group.attrs.update({"spec": canonical_json(spec), "spec_hash": spec_hash(spec)})
+    store.forget_writers()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
         zarr.consolidate_metadata(str(path))

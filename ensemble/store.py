@@ -175,6 +175,7 @@ def metric_variables(spec: Spec, shape3: tuple[int, ...], dims3: tuple[str, ...]
 
 def create(path: Path, spec: Spec, realisations: list[Realisation], lammps_version: str) -> None:
     """Write the template (metadata and fill values) once; chunks of one realisation."""
+    forget_writers()
     ds = template(spec, realisations)
     ds.attrs["lammps_version"] = lammps_version
     encoding = {name: {"chunks": tuple(1 if d in ("case", "realisation") else ds.sizes[d]
@@ -201,8 +202,14 @@ def _writer(path: str) -> zarr.Group:
 def writer(path: Path) -> zarr.Group:
     """The store opened for writing, once per process: every task of a realisation writes a
     few small chunks, and re-reading the metadata for each would cost more than the writes.
-    (Shapes only change in :func:`ensemble.resume.grow`, before any worker starts.)"""
+    Shapes change only in :func:`ensemble.resume.grow` (before any worker starts), which calls
+    :func:`forget_writers`."""
     return _writer(str(Path(path).resolve()))
+
+
+def forget_writers() -> None:
+    """Drop the cached writers: their metadata no longer matches a grown or recreated store."""
+    _writer.cache_clear()
 
 
 def _group(target: Path | zarr.Group, mode: str = "r+") -> zarr.Group:
