@@ -217,6 +217,8 @@ def electrode_metrics(
     cbd_as: Literal["pore", "solid"] = "pore",
     profile_bins: int = 20,
     reference_particle_image: np.ndarray | None = None,
+    height_um: float | None = None,
+    periodic_xy: bool = True,
 ) -> dict[str, np.ndarray | float]:
     """All metrics of one electrode state, shaped as :data:`METRICS` declares.
 
@@ -235,6 +237,13 @@ def electrode_metrics(
     reference_particle_image : numpy.ndarray of int, optional
         Particle image of the reference state (the dried electrode) for deformation and
         rotation; without it those metrics are NaN.
+    height_um : float, optional
+        Height of the electrode region, µm, when the image does not show the electrode's top
+        surface (an interior XCT crop is electrode from bottom to top: pass its height).
+        By default the thickness is measured from the image (top of the highest solid voxel
+        of each column, averaged).
+    periodic_xy : bool, default True
+        Whether particles wrap across the x and y faces (simulations); False for XCT crops.
 
     Returns
     -------
@@ -253,8 +262,9 @@ def electrode_metrics(
     v = float(voxel_size_um)
     out: dict[str, np.ndarray | float] = {}
 
-    thickness = electrode_thickness(phase, v)
-    out["porosity"] = porosity(phase, cbd_as=cbd_as)
+    thickness = electrode_thickness(phase, v) if height_um is None else float(height_um)
+    height_vox = None if height_um is None else thickness / v
+    out["porosity"] = porosity(phase, cbd_as=cbd_as, height_vox=height_vox)
     out["thickness"] = thickness
     # Transport and pores over the whole layers of the electrode region.
     region = phase[..., : max(1, round(thickness / v))]
@@ -264,7 +274,7 @@ def electrode_metrics(
     out["tau_z_cbd_solid"] = tortuosity_factor(blocked, axis=2).tau
     out["tau_x_cbd_solid"] = tortuosity_factor(blocked, axis=0).tau
 
-    _, fractions = phase_profiles(phase, bins=profile_bins)
+    _, fractions = phase_profiles(phase, bins=profile_bins, height_vox=height_vox)
     out["pore_profile"] = fractions[PORE]
     out["am_profile"] = fractions[AM]
     out["cbd_profile"] = fractions[CBD]
@@ -288,7 +298,8 @@ def electrode_metrics(
     out["throat_radius_quantiles"] = quantiles(throats)
     out.update(_histogram_entries("throat_radius", throats, THROAT_RADIUS_EDGES_UM))
 
-    shapes = particle_shapes(np.where(phase == AM, particles, 0), v)
+    periodic = (periodic_xy, periodic_xy, False)
+    shapes = particle_shapes(np.where(phase == AM, particles, 0), v, periodic=periodic)
     out["particle_count"] = float(shapes.label.size)
     out["sphericity_quantiles"] = quantiles(shapes.sphericity)
     out["sphericity_histogram"] = histogram(shapes.sphericity, SPHERICITY_EDGES).counts

@@ -241,8 +241,11 @@ def measure_phases(phases: np.ndarray, voxel_size_um: float, size_um: Sequence[f
         with warnings.catch_warnings():
             # A sub-volume that does not percolate gets tau = inf, which is the answer.
             warnings.filterwarnings("ignore", message="no conducting path")
-            values = electrode_metrics(region, particles, voxel_size_um, cbd_as=cbd_as,
-                                       profile_bins=profile_bins)
+            # An interior crop is electrode from bottom to top: its height is its thickness.
+            values = electrode_metrics(
+                region, particles, voxel_size_um, cbd_as=cbd_as, profile_bins=profile_bins,
+                height_um=None if full_thickness else sub[2] * voxel_size_um,
+                periodic_xy=False)
         records.append(values)
         say(f"sub-volume {k + 1}/{n} at {tuple(int(v) for v in origin)}: porosity "
             f"{values['porosity']:.3f}, tau_z {values['tau_z']:.2f}, "

@@ -91,3 +91,23 @@ def test_cbd_convention_changes_porosity_and_pores_not_tau():
     with pytest.raises(ValueError, match="shape"):
         electrode_metrics(phase, particle[..., :-1], 0.25)
     assert PORE == 0
+
+
+def test_interior_crop_uses_the_given_height():
+    """An XCT crop whose top rows happen to be pore is still electrode: with ``height_um`` the
+    whole crop counts, without it the measured top surface would cut it short."""
+    import numpy as np
+
+    from analysis.phases import AM, PORE
+    from analysis.summary import electrode_metrics
+
+    phase = np.full((12, 12, 20), PORE, np.uint8)
+    phase[:, :, :10] = AM
+    phase[::3, :, :10] = PORE  # channels through the solid half
+    particles = np.where(phase == AM, 1, 0).astype(np.int32)
+    measured = electrode_metrics(phase, particles, 0.5, periodic_xy=False)
+    crop = electrode_metrics(phase, particles, 0.5, height_um=10.0, periodic_xy=False)
+    assert measured["thickness"] < 5.0 and crop["thickness"] == 10.0
+    solid = np.count_nonzero(phase == AM) / phase.size
+    assert crop["porosity"] == pytest.approx(1.0 - solid)
+    assert crop["porosity"] > measured["porosity"]
