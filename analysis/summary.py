@@ -179,6 +179,12 @@ def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
                                       range_side=side),
         "coordination_mean": m((), "1", f"mean number of throats (to pores of any size) of "
                                f"{above}"),
+        "pore_radius_profile": m(("z_norm",), "um", f"mean equivalent radius of {above}, by "
+                                 "the position of their centroid along the thickness (NaN "
+                                 "where a slab holds none)", z_norm=z_norm),
+        "coordination_profile": m(("z_norm",), "1", f"mean coordination number of {above}, by "
+                                  "the position of their centroid along the thickness (NaN "
+                                  "where a slab holds none)", z_norm=z_norm),
         "throat_radius_quantiles": m(("quantile",), "um", "quantiles of the equivalent "
                                      "throat radius sqrt(area/pi), throats between two "
                                      "pores above the threshold", quantile=quantile),
@@ -207,6 +213,14 @@ def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
 
 #: Declaration of every metric of :func:`electrode_metrics` with the default profile bins.
 METRICS: dict[str, Metric] = metrics_table()
+
+
+def _slab_means(slab: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
+    """Mean of ``values`` per slab index (NaN for an empty slab)."""
+    total = np.bincount(slab, weights=values, minlength=bins)
+    count = np.bincount(slab, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def electrode_metrics(
@@ -294,6 +308,10 @@ def electrode_metrics(
     out["coordination_mean"] = (
         float(network.coordination[large].mean()) if radii.size else np.nan
     )
+    slab = np.minimum((network.position_norm[large] * profile_bins).astype(int), profile_bins - 1)
+    out["pore_radius_profile"] = _slab_means(slab, radii, profile_bins)
+    out["coordination_profile"] = _slab_means(
+        slab, network.coordination[large].astype(float), profile_bins)
     throats = network.throat_radius_um[network.large_throats]
     out["throat_radius_quantiles"] = quantiles(throats)
     out.update(_histogram_entries("throat_radius", throats, THROAT_RADIUS_EDGES_UM))

@@ -68,7 +68,10 @@ def _fake_metrics(rng: np.random.Generator, degree: float) -> dict:
             z = np.asarray(metric.coords["z_norm"].values)
             am = 0.5 - 0.15 * np.abs(2 * z - 1) + 0.1 * degree + rng.normal(0, 0.02, z.size)
             cbd = np.full(z.size, 0.05)
-            out[name] = {"am_profile": am, "cbd_profile": cbd, "pore_profile": 1 - am - cbd}[name]
+            out[name] = {"am_profile": am, "cbd_profile": cbd, "pore_profile": 1 - am - cbd,
+                         "pore_radius_profile": 3 - degree + rng.normal(0, 0.2, z.size),
+                         "coordination_profile": 5 - 2 * degree + rng.normal(0, 0.3, z.size),
+                         }[name]
         elif name == "porosity":
             out[name] = 0.5 - 0.8 * degree + rng.normal(0, 0.01)
         elif name.startswith("tau"):
