@@ -234,8 +234,9 @@ def write_stage(target: Path | zarr.Group, case_index: int, index: int, stage: s
     """Record one stage's status (and, when it ended, its wall time and steps)."""
     group = _group(target)
     k = STAGES.index(stage)
-    group["stage_wall_time"][case_index, index, k] = wall_time_s
-    group["stage_steps"][case_index, index, k] = steps
+    if status != RUNNING:  # a stage that starts has no wall time or steps yet: one write only
+        group["stage_wall_time"][case_index, index, k] = wall_time_s
+        group["stage_steps"][case_index, index, k] = steps
     group["stage_status"][case_index, index, k] = status
 
 
