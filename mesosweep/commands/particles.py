@@ -64,6 +64,38 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"mesosweep: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
+def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
+    """How an XCT volume is stored and what its values mean (shared with ``xct measure``)."""
+    source = parser.add_argument_group("how the volume is stored")
+    source.add_argument("--format", choices=FORMATS, default=None,
+                        help="file format (default: from the suffix, or a folder's content)")
+    source.add_argument("--shape", type=_int_at_least(1), nargs=3, metavar=("N0", "N1", "N2"),
+                        help="raw only: the volume's shape in storage order")
+    source.add_argument("--dtype", default=None,
+                        help="raw only: element type with byte order if needed, e.g. uint8, '<u2', float32")
+    source.add_argument("--through-plane-axis", type=int, choices=(0, 1, 2), default=2,
+                        help="storage axis through the electrode's thickness; it becomes z "
+                             "(default 2; permuted cyclically, so particles are not mirrored)")
+    phases = parser.add_argument_group("what the values mean (labels, or a threshold for a grey image)")
+    phases.add_argument("--am-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the active material (default 1 unless --threshold)")
+    phases.add_argument("--cbd-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the carbon-binder domain")
+    phases.add_argument("--pore-label", type=_labels, default=None, metavar="L[,L...]",
+                        help="label(s) of the pores; when given, every label must be assigned")
+    phases.add_argument("--threshold", type=float, default=None,
+                        help="greyscale image: values above it are AM, the rest pore")
+
+
+def add_watershed_arguments(group: argparse._ArgumentGroup) -> None:
+    """The particle-separation parameters (shared with ``xct measure``)."""
+    group.add_argument("--erosion-vox", type=_int_at_least(0), default=1,
+                       help="voxels eroded before the watershed and dilated back after (paper: 1)")
+    group.add_argument("--min-distance-vox", type=_int_at_least(1), default=5,
+                       help="minimum distance between watershed markers, voxels (lower it for "
+                            "particles only a few voxels across)")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     particles = sub.add_parser("particles", help="particle databases from XCT volumes")
     psub = particles.add_subparsers(dest="particles_command", required=True, metavar="ACTION",
@@ -81,31 +113,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--voxel-size-um", type=_positive_float, required=True,
                        help="voxel edge length in µm (isotropic)")
     build.add_argument("-o", "--output", type=Path, required=True, help="database file (.npz)")
-    source = build.add_argument_group("how the volume is stored")
-    source.add_argument("--format", choices=FORMATS, default=None,
-                        help="file format (default: from the suffix, or a folder's content)")
-    source.add_argument("--shape", type=_int_at_least(1), nargs=3, metavar=("N0", "N1", "N2"),
-                        help="raw only: the volume's shape in storage order")
-    source.add_argument("--dtype", default=None,
-                        help="raw only: element type with byte order if needed, e.g. uint8, '<u2', float32")
-    source.add_argument("--through-plane-axis", type=int, choices=(0, 1, 2), default=2,
-                        help="storage axis through the electrode's thickness; it becomes z "
-                             "(default 2; permuted cyclically, so particles are not mirrored)")
-    phases = build.add_argument_group("what the values mean (labels, or a threshold for a grey image)")
-    phases.add_argument("--am-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the active material (default 1 unless --threshold)")
-    phases.add_argument("--cbd-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the carbon-binder domain")
-    phases.add_argument("--pore-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the pores; when given, every label must be assigned")
-    phases.add_argument("--threshold", type=float, default=None,
-                        help="greyscale image: values above it are AM, the rest pore")
+    add_volume_arguments(build)
     ws = build.add_argument_group("particle separation")
-    ws.add_argument("--erosion-vox", type=_int_at_least(0), default=1,
-                    help="voxels eroded before the watershed and dilated back after (paper: 1)")
-    ws.add_argument("--min-distance-vox", type=_int_at_least(1), default=5,
-                    help="minimum distance between watershed markers, voxels (lower it for "
-                         "particles only a few voxels across)")
+    add_watershed_arguments(ws)
     ws.add_argument("--min-voxels", type=_int_at_least(1), default=27,
                     help="drop fragments smaller than this many voxels")
 

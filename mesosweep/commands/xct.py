@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from mesosweep.commands.particles import (
-    FORMATS,
     _int_at_least,
-    _labels,
     _OneLineErrors,
     _positive_float,
+    add_volume_arguments,
+    add_watershed_arguments,
 )
 
 EXAMPLES = """\
@@ -78,28 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "else pore, as a two-phase XCT sees it)")
     m.add_argument("--group", default=None, help="group to write (default 'xct' in a sweep store)")
     m.add_argument("--overwrite", action="store_true", help="replace an existing group or store")
-    source = m.add_argument_group("how the volume is stored")
-    source.add_argument("--format", choices=FORMATS, default=None,
-                        help="file format (default: from the suffix, or a folder's content)")
-    source.add_argument("--shape", type=_int_at_least(1), nargs=3, metavar=("N0", "N1", "N2"),
-                        help="raw only: the volume's shape in storage order")
-    source.add_argument("--dtype", default=None, help="raw only: element type, e.g. uint8, '<u2'")
-    source.add_argument("--through-plane-axis", type=int, choices=(0, 1, 2), default=2,
-                        help="storage axis through the electrode's thickness; it becomes z")
-    phases = m.add_argument_group("what the values mean")
-    phases.add_argument("--am-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the active material (default 1 unless --threshold)")
-    phases.add_argument("--cbd-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the carbon-binder domain")
-    phases.add_argument("--pore-label", type=_labels, default=None, metavar="L[,L...]",
-                        help="label(s) of the pores; when given, every label must be assigned")
-    phases.add_argument("--threshold", type=float, default=None,
-                        help="greyscale image: values above it are AM, the rest pore")
+    add_volume_arguments(m)
     ws = m.add_argument_group("particle separation (as for `mesosweep particles build`)")
-    ws.add_argument("--min-distance-vox", type=_int_at_least(1), default=5,
-                    help="minimum distance between watershed markers, voxels")
-    ws.add_argument("--erosion-vox", type=_int_at_least(0), default=1,
-                    help="voxels eroded before the watershed and dilated back after")
+    add_watershed_arguments(ws)
     ws.add_argument("--margin-um", type=float, default=5.0,
                     help="context around each sub-volume for the watershed, µm")
 
