@@ -126,6 +126,11 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--output {args.output}: a particle database is an .npz file; name it e.g. particles.npz"
     if not args.output.parent.is_dir():
         return f"--output {args.output}: the folder {args.output.parent} does not exist; create it first"
+    return check_volume_arguments(args)
+
+
+def check_volume_arguments(args: argparse.Namespace) -> str | None:
+    """The first problem with the options of :func:`add_volume_arguments`, or None."""
     if args.threshold is not None and any(
             v is not None for v in (args.am_label, args.cbd_label, args.pore_label)):
         return ("--threshold is for a greyscale image and --am-label/--cbd-label/--pore-label for a "

@@ -20,6 +20,7 @@ from mesosweep.commands.particles import (
     _positive_float,
     add_volume_arguments,
     add_watershed_arguments,
+    check_volume_arguments,
 )
 
 EXAMPLES = """\
@@ -105,12 +106,9 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.output.exists() and not is_mesosweep_store(args.output) and not args.overwrite:
         return (f"--output {args.output} exists and is not a sweep store; choose a new path or "
                 "pass --overwrite")
-    if args.threshold is not None and any(
-            v is not None for v in (args.am_label, args.cbd_label, args.pore_label)):
-        return "--threshold (greyscale) and --am-label/--cbd-label/--pore-label exclude each other"
     if not args.margin_um >= 0:
         return "--margin-um must be >= 0"
-    return None
+    return check_volume_arguments(args)
 
 
 def run(args: argparse.Namespace) -> int:
