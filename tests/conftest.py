@@ -56,3 +56,21 @@ def tiny_spec(tmp_path: Path):
         return path
 
     return make
+
+
+def run_tiny_sweep(root: Path) -> int:
+    """Run the tiny sweep through the command line in ``root`` (its store: root/tiny.zarr,
+    its printed progress: root/run.log); returns the exit status."""
+    import contextlib
+
+    from mesosweep.cli import main
+
+    spec = root / "tiny.toml"
+    spec.write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        with open(root / "run.log", "w") as log, contextlib.redirect_stdout(log):
+            return main(["run", str(spec)])
+    finally:
+        mp.undo()

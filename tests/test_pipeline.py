@@ -1,6 +1,5 @@
 """The whole pipeline for real: local Dask cluster, LAMMPS stages, zarr store, plain xarray."""
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -9,24 +8,14 @@ import numpy as np
 import pytest
 
 from mesosweep.cli import main
+from tests.conftest import run_tiny_sweep
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """Run the tiny sweep once through the command line; share the store between tests."""
-    import tests.conftest as conf
-
     root = tmp_path_factory.mktemp("sweep")
-    spec = root / "tiny.toml"
-    spec.write_text(conf.TINY_SPEC.format(output="tiny.zarr", ranks=1))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    try:
-        with open(root / "run.log", "w") as log, contextlib.redirect_stdout(log):
-            code = main(["run", str(spec)])
-    finally:
-        mp.undo()
-    return code, root
+    return run_tiny_sweep(root), root
 
 
 def test_sweep_exits_zero_and_every_realisation_is_done(swept):

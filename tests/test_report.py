@@ -1,18 +1,17 @@
 """The report: figures (PNG + SVG), tables and an escaped index.html, on a tiny sweep's store
 and on a synthetic store that holds every metric."""
 
-import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import xarray as xr
 import zarr
 
 from analysis.summary import METRICS
 from ensemble.figures import FIGURES
 from ensemble.xct import measure_phases, metrics_dataset, write_xct
+from tests.conftest import run_tiny_sweep
 from mesosweep.cli import main
 
 CASE = "96-4 <b>&"  # a case name that must come out escaped
@@ -20,22 +19,12 @@ CASE = "96-4 <b>&"  # a case name that must come out escaped
 
 def tiny_sweep_store(tmp_path_factory) -> Path:
     """The tiny sweep's store, run once per test session and shared between test modules."""
-    import tests.conftest as conf
-
     root = tmp_path_factory.getbasetemp() / "tiny-sweep-shared"
     store = root / "tiny.zarr"
     if (root / "done").is_file():
         return store
     root.mkdir(exist_ok=True)
-    spec = root / "tiny.toml"
-    spec.write_text(conf.TINY_SPEC.format(output="tiny.zarr", ranks=1))
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    try:
-        with open(root / "run.log", "w") as log, contextlib.redirect_stdout(log):
-            assert main(["run", str(spec)]) == 0
-    finally:
-        mp.undo()
+    assert run_tiny_sweep(root) == 0
     (root / "done").write_text("ok")
     return store
 
