@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stages.forcefield import (
-    GPA_TO_MICRO,
     N_M_TO_MICRO,
     ForceField,
     check_timestep,
@@ -116,19 +115,24 @@ def output_commands() -> list[str]:
 
 def moving_plane_commands(name: str, ff: ForceField, start_um: float, stop_um: float,
                           speed_um_per_us: float, dt: float) -> tuple[list[str], int]:
-    """A steel/roll plane moving down at constant speed from ``start_um`` to ``stop_um``.
+    """A steel/roll plane that moves down at constant speed from ``start_um`` to ``stop_um``
+    and back up to ``start_um`` at the same speed, as a roll passes and leaves.
 
-    Returns the commands that create it and the steps it takes to arrive.
+    Unloading gradually, rather than deleting the plane at its lowest point, lets the film's
+    elastic part recover at the roll's pace: removed at once, the stored contact energy launches
+    loose beads off the surface, and nothing (no gravity at this scale) brings them back.
+    Returns the commands that create it and the steps of the whole pass.
     """
     travel = max(start_um - stop_um, 0.0)
     steps = max(1, math.ceil(travel / speed_um_per_us / dt))
+    moved = f"elapsed*dt*{speed_um_per_us:.6g}"
     cmds = [
-        f"variable {name}_dz equal -ternary(elapsed*dt*{speed_um_per_us:.6g}<{travel:.6g},"
-        f"elapsed*dt*{speed_um_per_us:.6g},{travel:.6g})",
+        f"variable {name}_dz equal -ternary({moved}<{travel:.6g},{moved},"
+        f"ternary({moved}<{2.0 * travel:.6g},{2.0 * travel:.6g}-{moved},0.0))",
         f"region {name} plane 0 0 {start_um:.6g} 0 0 -1 side in move NULL NULL v_{name}_dz units box",
         f"fix {name}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {name}",
     ]
-    return cmds, steps
+    return cmds, 2 * steps
 
 
 def collector_commands(ff: ForceField) -> list[str]:
@@ -181,17 +185,13 @@ def pressure_micro(pressure_Pa: float) -> float:
     return pressure_Pa * 1e-3
 
 
-def modulus_micro(ff: ForceField, material: str) -> float:
-    """A material's Young's modulus in LAMMPS micro pressure units."""
-    return ff.materials[material].youngs_modulus_GPa * GPA_TO_MICRO
-
-
 def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_file: str, *,
                           stop_um: float, temperature_K: float, speed_um_per_us: float,
                           numerics: Numerics, seed: int) -> Protocol:
     """A film on the current collector pressed by a plane, released, relaxed (drying and
-    calendering): the plane moves down from the film's top to ``stop_um`` at constant speed,
-    is removed, and the film relaxes until its thickness (top of the highest bead) settles."""
+    calendering): the plane moves down from the film's top to ``stop_um`` at constant speed and
+    back up, is removed, and the film relaxes until its thickness (top of the highest bead)
+    settles."""
     dt = timestep_us(ff, state, numerics.timestep_fraction)
     plane, steps = moving_plane_commands("plane", ff, electrode_top_um(state), stop_um,
                                          speed_um_per_us, dt)
