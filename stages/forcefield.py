@@ -73,6 +73,7 @@ class ForceField:
     bond_stiffness_N_m: float
     langevin_damping_us: float
     barostat_damping_us: float
+    barostat_modulus_GPa: float
 
 
 def _number(table: dict, key: str, where: str, *, low: float | None = None,
@@ -166,6 +167,8 @@ def _parse(data: dict, path: Path) -> ForceField:
         bond_stiffness_N_m=_number(intra, "bond_stiffness_N_m", "intra", low=0.0, low_open=True),
         langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0, low_open=True),
         barostat_damping_us=_number(dynamics, "barostat_damping_us", "dynamics", low=0.0, low_open=True),
+        barostat_modulus_GPa=_number(dynamics, "barostat_modulus_GPa", "dynamics", low=0.0,
+                                     low_open=True),
     )
 
 

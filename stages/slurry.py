@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.forcefield import ForceField
+from stages.forcefield import GPA_TO_MICRO, ForceField
 from stages.inputs import (
     STATE_FILE,
     Numerics,
     dynamics_commands,
-    modulus_micro,
     output_commands,
     pressure_micro,
     run_protocol,
@@ -30,6 +29,8 @@ from stages.protocol import Commands, Converge, Protocol
 
 STAGE = "slurry"
 INPUT_DATA = "initial.data"
+PUSH_OFF_STEP_UM = 0.002  # at most this far per step while initial overlaps open (µm)
+PUSH_OFF_STEPS = 2000  # up to 4 µm of travel: more than the deepest initial overlap
 
 
 def solvent_laden_density(state: BeadState, cbd_dried_diameter_um: float, cbd_density_g_cm3: float,
@@ -62,15 +63,17 @@ def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperatu
     write_data(state, directory / INPUT_DATA, title="mesosweep slurry initial structure")
     dt = timestep_us(ff, state, numerics.timestep_fraction)
     p = pressure_micro(pressure_Pa)
-    # The barostat's bulk modulus: the liquid CBD sets how soft the slurry is.
-    bulk = modulus_micro(ff, "cbd")
+    # The barostat scales the box by (P - P0) / its modulus each step: a modulus well below the
+    # slurry's real bulk modulus overshoots, so the parameter file states the calibrated one.
+    bulk = ff.barostat_modulus_GPa * GPA_TO_MICRO
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, INPUT_DATA, "p p p", dt),
             *dynamics_commands(ff, temperature_K, seed),
+            f"thermo {numerics.check_steps}",
+            *push_off_commands(),
             f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {ff.barostat_damping_us:.6g} "
             f"modulus {bulk:.6g} dilate all",
-            f"thermo {numerics.check_steps}",
         ])),
         Converge(name="density", variable="density_g_cm3", check_steps=numerics.check_steps,
                  max_steps=numerics.max_steps, tolerance=numerics.tolerance,
@@ -80,6 +83,23 @@ def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperatu
     protocol = Protocol(STAGE, blocks, atoms=state.n, outputs={"state": STATE_FILE})
     protocol.write(directory)
     return protocol
+
+
+def push_off_commands(step_um: float = PUSH_OFF_STEP_UM, steps: int = PUSH_OFF_STEPS) -> list[str]:
+    """Separate the randomly placed CBD beads before the dynamics proper.
+
+    The structure places CBD beads anywhere outside the AM, so two may start far inside each
+    other's Lennard-Jones core, where one timestep's force would fling them across the box.
+    For ``steps`` steps no bead moves more than ``step_um`` per step (``fix nve/limit``): the
+    overlaps open gradually; then the normal integrator takes over.
+    """
+    return [
+        "unfix integrate",
+        f"fix integrate all nve/limit {step_um:.6g}",
+        f"run {steps}",
+        "unfix integrate",
+        "fix integrate all nve/sphere",
+    ]
 
 
 def run(directory: Path, launcher: Sequence[str]) -> dict:
