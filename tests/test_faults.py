@@ -120,7 +120,7 @@ def test_driver_killed_then_rerun_resumes_bit_identically(tmp_path):
         return DONE in status and RUNNING in status
 
     try:
-        _wait_for(one_done_one_running, 240, "one realisation done while the next runs")
+        _wait_for(one_done_one_running, 480, "one realisation done while the next runs")
         # The login session dies: the driver and its local workers go together.
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
