@@ -42,8 +42,10 @@ def bond_strain(state) -> np.ndarray:
     return length / rest - 1.0
 
 
-def scaled_spec(preset: Path, scale: float, out_dir: Path) -> Path:
+def scaled_spec(preset: Path, scale: float, out_dir: Path, ranks: int | None = None) -> Path:
     text = preset.read_text()
+    if ranks is not None:
+        text = re.sub(r"ranks_per_realisation = \d+", f"ranks_per_realisation = {ranks}", text)
     box = re.search(r"box_um = \[([^\]]+)\]", text)
     x, y, z = (float(v) for v in box.group(1).split(","))
     text = text.replace(box.group(0), f"box_um = [{x * scale:.4g}, {y * scale:.4g}, {z:.4g}]")
@@ -110,13 +112,15 @@ def main(argv: list[str] | None = None) -> int:
                         default=REPO / "sweeps" / "paper-96-4.toml")
     parser.add_argument("--scale", type=float, default=0.5,
                         help="shrink the box's x and y by this factor (1 = paper scale)")
+    parser.add_argument("--ranks", type=int, default=None,
+                        help="MPI ranks per realisation (default: the preset's)")
     parser.add_argument("-o", "--output-dir", type=Path, default=None,
                         help="keep the store and work directories here (default: temporary)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mesosweep-validate-") as tmp:
         out = (args.output_dir or Path(tmp)).resolve()
         out.mkdir(parents=True, exist_ok=True)
-        spec = load_spec(scaled_spec(args.preset, args.scale, out))
+        spec = load_spec(scaled_spec(args.preset, args.scale, out, args.ranks))
         print(f"validating {args.preset.name} at scale {args.scale} -> {spec.sweep.output}",
               flush=True)
         code = run_sweep(spec)

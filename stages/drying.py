@@ -19,6 +19,7 @@ from stages.inputs import (
     STATE_FILE,
     Numerics,
     electrode_top_um,
+    film_thickness_um,
     pressed_film_protocol,
     run_protocol,
 )
@@ -91,10 +92,11 @@ def run(directory: Path, launcher: Sequence[str]) -> dict:
 
 
 def read_output(directory: Path, result: dict) -> tuple[BeadState, dict[str, float]]:
-    """Final beads and figures: thickness (µm, highest bead top), convergence, steps."""
+    """Final beads and figures: mean film thickness and highest bead top (µm), convergence, steps."""
     state = read_data(directory / STATE_FILE)
     figures = {
-        "dried_thickness_um": electrode_top_um(state),
+        "dried_thickness_um": film_thickness_um(state),
+        "dried_top_um": electrode_top_um(state),
         "drying_converged": float(result["converge"]["relax"]["converged"]),
         "drying_steps": float(result["steps"]),
     }

@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from analysis.porosity import electrode_thickness
+from analysis.voxelise import voxelise
 from stages.forcefield import (
     N_M_TO_MICRO,
     ForceField,
@@ -214,3 +218,20 @@ def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_fil
 def electrode_top_um(state: BeadState) -> float:
     """Height (µm) of the highest bead's top above the current collector."""
     return float((state.position_um[:, 2] + 0.5 * state.diameter_um).max())
+
+
+# Fine enough that the mean top surface is within ~0.1 µm of its continuum value for 1.3 µm beads.
+FILM_VOXEL_UM = 0.25
+
+
+def film_thickness_um(state: BeadState) -> float:
+    """Mean thickness (µm) of the film: the top of its solid averaged over the (x, y) plane.
+
+    The definition the analysis reports as ``thickness`` (``analysis.porosity``), so that the
+    compression degree and springback refer to the thickness its porosity is measured over,
+    not to the one bead that sticks out highest.
+    """
+    phase, _ = voxelise(state.position_um - state.box_lo, state.diameter_um, state.phase,
+                        np.where(state.type == AM_TYPE, 1, 0), state.box_um, FILM_VOXEL_UM,
+                        height_um=electrode_top_um(state) + FILM_VOXEL_UM)
+    return electrode_thickness(phase, FILM_VOXEL_UM)
