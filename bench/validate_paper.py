@@ -5,8 +5,9 @@ figure of ``targets.md`` beside the paper's, then the cost per stage (steps, ato
 second, wall time) and per realisation in core-hours against the paper's 1 200–2 000.
 
 ``--scale S`` shrinks the box's x and y by S (same AM fraction and formulation, S² fewer beads)
-for a first look in minutes; the paper's scale is S = 1 (hours on 2 cores). Not a test: its
-figures are reported in the issue notes.
+for a first look in minutes; the paper's scale is S = 1 (hours on 2 cores). Then each stage's
+throughput against bare ``lmp`` on that stage's own input (``bench.stage_throughput``). Not a
+test: its figures are reported in the issue notes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from bench.stage_throughput import print_ratio, throughput_ratio
 from ensemble.runner import run_sweep
 from ensemble.spec import load_spec
 from stages.lammps_data import read_data
@@ -114,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="shrink the box's x and y by this factor (1 = paper scale)")
     parser.add_argument("--ranks", type=int, default=None,
                         help="MPI ranks per realisation (default: the preset's)")
+    parser.add_argument("--throughput-steps", type=int, default=2000,
+                        help="steps per run of the throughput comparison with bare lmp on each "
+                             "stage's input (0: skip it)")
     parser.add_argument("-o", "--output-dir", type=Path, default=None,
                         help="keep the store and work directories here (default: temporary)")
     args = parser.parse_args(argv)
@@ -124,7 +129,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validating {args.preset.name} at scale {args.scale} -> {spec.sweep.output}",
               flush=True)
         code = run_sweep(spec)
-        report(spec.sweep.output, spec.cluster.ranks_per_realisation)
+        ranks = spec.cluster.ranks_per_realisation
+        report(spec.sweep.output, ranks)
+        if args.throughput_steps > 0:
+            work = spec.sweep.output.with_name(spec.sweep.output.stem + ".work")
+            print("\nthroughput against bare lmp on each stage's own input:")
+            for pattern in ("*/r0000/slurry", "*/r0000/drying", "*/r0000/calendering-*"):
+                for stage_dir in sorted(work.glob(pattern))[:1]:
+                    print_ratio(throughput_ratio(stage_dir, args.throughput_steps, ranks, 2))
     return code
 
 

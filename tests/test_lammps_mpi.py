@@ -81,3 +81,20 @@ def test_lost_atoms_stop_the_stage_with_step_and_thermo(tmp_path):
     assert "Lost atoms" in text or "lost atoms" in text
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "failed"
+
+
+def test_throughput_comparison_cuts_every_run_alike(tmp_path):
+    from bench.stage_throughput import truncated
+
+    lines = [*JKR_PAIR, "run 5000", "run 30"]
+    cut = truncated(_protocol(tmp_path, lines), 100)
+    text = cut.render()
+    # Fixed runs and the convergence run all stop at 100 steps, a shorter run stays as it was:
+    # the runner and bare lmp then do exactly the same work.
+    assert [line for line in text.splitlines() if line.startswith("run")] == \
+        ["run 100", "run 30", "run 100"]
+    converge = [b for b in cut.blocks if isinstance(b, Converge)][0]
+    assert converge.tolerance == 0.0 and converge.min_steps == 0
+    cut.write(tmp_path)
+    result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
+    assert result["steps"] == 230

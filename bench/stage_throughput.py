@@ -1,0 +1,108 @@
+"""Stage throughput against bare LAMMPS: ``python -m bench stage_throughput STAGE_DIR [...]``.
+
+``throughput_ratio``: atom-steps per second of one stage's protocol driven by our MPI runner
+(``python -m stages.runner``, with its convergence checks) over bare ``lmp`` running the same
+protocol rendered to a plain input, on the same beads, ranks and step count. Goal ≥ 0.95.
+
+``STAGE_DIR`` is any stage's work directory (``<work>/<case>/r0000/slurry``, ``drying``,
+``calendering-0.3270``): its protocol is cut to ``--steps`` steps per run (every ``run N`` and
+every convergence run; convergence never stops it early) so that both sides do the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stages.lammps_env import child_environment, executable
+from stages.protocol import PROTOCOL_FILE, Commands, Converge, Protocol
+
+BARE_INPUT = "in.stage"
+
+
+def truncated(protocol: Protocol, steps: int) -> Protocol:
+    """The protocol with every run cut to at most ``steps`` steps; convergence runs check twice
+    per run (more often than a real stage does, so the runner's overhead is not understated)."""
+    blocks: list[Commands | Converge] = []
+    for block in protocol.blocks:
+        if isinstance(block, Converge):
+            blocks.append(dataclasses.replace(block, max_steps=steps, tolerance=0.0, min_steps=0,
+                                              check_steps=max(steps // 2, 1)))
+        else:
+            blocks.append(Commands(tuple(
+                re.sub(r"^run (\d+)", lambda m: f"run {min(int(m.group(1)), steps)}", line)
+                for line in block.lines)))
+    return dataclasses.replace(protocol, blocks=tuple(blocks))
+
+
+def _timed(cmd: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=child_environment(), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _copy_inputs(stage_dir: Path, to: Path) -> None:
+    """The stage's LAMMPS data inputs (not its outputs) into ``to``."""
+    to.mkdir(parents=True)
+    outputs = set(Protocol.read(stage_dir).outputs.values())
+    for path in stage_dir.glob("*.data"):
+        if path.name not in outputs:
+            shutil.copy2(path, to / path.name)
+
+
+def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> dict[str, float]:
+    """Our runner vs bare lmp on ``stage_dir``'s protocol cut to ``steps`` (best of ``repeats``)."""
+    protocol = truncated(Protocol.read(stage_dir), steps)
+    total = sum(int(m.group(1)) for b in protocol.blocks if isinstance(b, Commands)
+                for line in b.lines if (m := re.match(r"run (\d+)", line))) + sum(
+        b.max_steps for b in protocol.blocks if isinstance(b, Converge))
+    with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
+        ours, bare = Path(tmp) / "ours", Path(tmp) / "bare"
+        for d in (ours, bare):
+            _copy_inputs(stage_dir, d)
+        protocol.write(ours)
+        (bare / BARE_INPUT).write_text(protocol.render())
+        mpiexec = [executable("mpiexec"), "-n", str(ranks)]
+        t_ours, t_bare = [], []
+        for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
+            t_ours.append(_timed([*mpiexec, sys.executable, "-m", "stages.runner", str(ours)], ours))
+            t_bare.append(_timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
+                                  "log.lammps", "-screen", "none", "-nocite"], bare))
+    atom_steps = protocol.atoms * total
+    return {"stage": protocol.stage, "atoms": protocol.atoms, "steps": total, "ranks": ranks,
+            "ours_atom_steps_per_s": atom_steps / min(t_ours),
+            "bare_lmp_atom_steps_per_s": atom_steps / min(t_bare),
+            "throughput_ratio": min(t_bare) / min(t_ours)}
+
+
+def print_ratio(fig: dict) -> None:
+    print(f"{fig['stage']} stage, {fig['atoms']} atoms x {fig['steps']} steps on "
+          f"{fig['ranks']} rank(s):")
+    print(f"  ours (stages.runner)   {fig['ours_atom_steps_per_s']:>12.4g} atom-steps/s")
+    print(f"  bare lmp, same input   {fig['bare_lmp_atom_steps_per_s']:>12.4g} atom-steps/s")
+    print(f"  throughput ratio       {fig['throughput_ratio']:.3f}   (goal >= 0.95)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench stage_throughput", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stage_dir", type=Path, nargs="+",
+                        help=f"stage work directories (each holds {PROTOCOL_FILE})")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per run")
+    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each side; best counts")
+    args = parser.parse_args(argv)
+    for d in args.stage_dir:
+        print_ratio(throughput_ratio(d, args.steps, args.ranks, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
