@@ -12,6 +12,7 @@ pressure 1e3 Pa (so 1 GPa = 1e6), surface energy fJ/µm² = 1e-3 J/m², stiffnes
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,18 +106,62 @@ def _source(table: dict, where: str) -> str:
 
 
 def load_forcefield(path: str | Path) -> ForceField:
-    """Read and check a parameter file; raise :class:`ForceFieldError` naming file and field."""
+    """Read and check a parameter file; raise :class:`ForceFieldError` naming file and field.
+
+    A file may start from another one beside it (``base = "slurry"``) and set only what differs;
+    every table it changes gives its own ``source``.
+    """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ForceFieldError(f"{path}: force-field file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ForceFieldError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return _parse(data, path)
+        return _parse(_with_base(_read_toml(path), path, frozenset()), path)
     except ForceFieldError as exc:
         raise ForceFieldError(f"{path}: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ForceFieldError("force-field file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ForceFieldError(f"not valid TOML: {exc}") from exc
+
+
+_BASE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _with_base(data: dict, path: Path, seen: frozenset[Path]) -> dict:
+    """``data`` laid over the file its ``base`` names, recursively."""
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not _BASE_NAME.fullmatch(base):
+        raise ForceFieldError(f"base = {base!r}: name a parameter file in the same folder, "
+                              "without .toml (letters, digits, '-' and '_')")
+    base_path = path.with_name(f"{base}.toml")
+    if base_path in seen | {path}:
+        raise ForceFieldError(f"base = {base!r}: the files name each other as base in a loop")
+    try:
+        parent = _with_base(_read_toml(base_path), base_path, seen | {path})
+    except ForceFieldError as exc:
+        raise ForceFieldError(f"base = {base!r} ({base_path}): {exc}") from None
+    parent.pop("name", None)  # a set is named by its own file, never by its base's
+    return _overlay(parent, data, "")
+
+
+def _overlay(base: dict, over: dict, where: str) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            table = f"{where}{key}"
+            changes_values = any(not isinstance(v, dict) for k, v in value.items() if k != "source")
+            if changes_values and "source" not in value:
+                raise ForceFieldError(f"{table}: changes values of its base, so it needs its own "
+                                      "source saying where the new values come from")
+            merged[key] = _overlay(base[key], value, f"{table}.")
+        else:
+            merged[key] = value
+    return merged
 
 
 def _parse(data: dict, path: Path) -> ForceField:

@@ -47,6 +47,30 @@ def test_non_physical_or_missing_values_are_refused(tmp_path, old, new, words):
         assert word in text, (word, text)
 
 
+def test_a_set_overlays_its_base_and_must_source_what_it_changes(tmp_path):
+    (tmp_path / "slurry.toml").write_text(SLURRY)
+    child = tmp_path / "child.toml"
+    head = 'schema_version = 1\nbase = "slurry"\n'
+    child.write_text(head + '[lj.cbd]\nepsilon_fJ = 7.0\nsource = "test value"\n')
+    ff, base = load_forcefield(child), load_forcefield(tmp_path / "slurry.toml")
+    assert ff.name == "child" and ff.lj["cbd"].epsilon_fJ == 7.0
+    assert ff.lj["cbd"].sigma_um == base.lj["cbd"].sigma_um  # the rest of the table is kept
+    assert ff.lj["cbd"].source == "test value" and ff.materials == base.materials
+    refused = {
+        '[lj.cbd]\nepsilon_fJ = 7.0\n': ["lj.cbd", "own source"],  # the base's source would lie
+        'base = "../slurry"\n': ["base", "same folder"],  # no paths out of the folder
+        'base = "child"\n': ["loop"],
+        'base = "nowhere"\n': ["nowhere", "not found"],
+    }
+    for text, words in refused.items():
+        child.write_text("schema_version = 1\n" + text if text.startswith("base") else head + text)
+        with pytest.raises(ForceFieldError) as err:
+            load_forcefield(child)
+        assert str(child) in str(err.value)
+        for word in words:
+            assert word in str(err.value), (word, str(err.value))
+
+
 def test_shipped_sets_load_and_differ_as_the_paper_says():
     slurry, dried = (load_forcefield(shipped_forcefield(n)) for n in ("slurry", "dried"))
     # Drying turns liquid CBD (0.5 MPa) into solid (2 GPa) and strengthens cohesion.
