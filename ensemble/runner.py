@@ -20,7 +20,7 @@ from ensemble.plan import Realisation, degrees, plan, workdir_of
 from ensemble.progress import StageWatcher
 from ensemble.realisation import submit_realisation
 from ensemble.seeds import sweep_seed
-from ensemble.spec import Spec, SpecError, is_mesosweep_store
+from ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
 from stages.lammps_env import lammps_version
 from stages.particles import extract_particles, save_database
 from stages.synthetic import synthetic_volume
@@ -97,6 +97,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
 
     from cluster import start as start_cluster  # noqa: PLC0415
 
+    check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
     realisations = plan(spec)
     _open_or_create(spec, realisations, out, extend)
     path = spec.sweep.output

@@ -6,7 +6,8 @@ problem in the file is reported before any simulation starts. The schema, units,
 allowed ranges are documented in ``docs/spec.md``; ``sweeps/quick.toml`` is the worked example.
 
 Public API: :func:`load_spec`, :func:`parse_spec`, :func:`spec_to_dict`, :func:`canonical_json`,
-:func:`spec_hash`, :func:`is_mesosweep_store`, :func:`resolve_forcefield`, :class:`SpecError`
+:func:`spec_hash`, :func:`is_mesosweep_store`, :func:`resolve_forcefield`,
+:func:`check_forcefields`, :class:`SpecError`
 and the section dataclasses.
 """
 
@@ -49,6 +50,7 @@ __all__ = [
     "spec_hash",
     "is_mesosweep_store",
     "resolve_forcefield",
+    "check_forcefields",
 ]
 
 SCHEMA_VERSION = 1
@@ -1013,6 +1015,27 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path) -> Spec:
     if p.lines:
         raise SpecError(p.lines)
     return Spec(schema_version=version, **sections)
+
+
+def check_forcefields(spec: Spec) -> None:
+    """Load both parameter sets and refuse missing or non-physical values before any job starts.
+
+    Kept out of :func:`parse_spec`, which checks a spec's shape only (a set named there may not
+    exist yet where the spec is written). Raises :class:`SpecError`, one line per bad set.
+    """
+    from stages.forcefield import ForceFieldError, barostat, load_forcefield  # stdlib only
+
+    lines = []
+    for key in ("forcefield_slurry", "forcefield_dried"):
+        field = f"numerics.{key}"
+        try:
+            ff = load_forcefield(resolve_forcefield(getattr(spec.numerics, key), field=field))
+            if key == "forcefield_slurry":
+                barostat(ff)  # the slurry runs NPT
+        except (ForceFieldError, SpecError) as exc:
+            lines.append(str(exc) if str(exc).startswith(field) else f"{field}: {exc}")
+    if lines:
+        raise SpecError(lines)
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:

@@ -73,8 +73,8 @@ class ForceField:
     lj: dict[str, LennardJones]
     bond_stiffness_N_m: float
     langevin_damping_us: float
-    barostat_damping_us: float
-    barostat_modulus_GPa: float
+    barostat_damping_us: float | None  # slurry sets only (NPT); see :func:`barostat`
+    barostat_modulus_GPa: float | None
 
 
 def _number(table: dict, key: str, where: str, *, low: float | None = None,
@@ -89,6 +89,20 @@ def _number(table: dict, key: str, where: str, *, low: float | None = None,
     if high is not None and (value > high or (high_open and value == high)):
         raise ForceFieldError(f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}")
     return float(value)
+
+
+def _optional(table: dict, key: str, where: str) -> float | None:
+    """A positive number that only some sets need (absent: None)."""
+    return _number(table, key, where, low=0.0, low_open=True) if key in table else None
+
+
+def barostat(ff: ForceField) -> tuple[float, float]:
+    """The Berendsen barostat's damping time (µs) and modulus (GPa) of a slurry set."""
+    if ff.barostat_damping_us is None or ff.barostat_modulus_GPa is None:
+        raise ForceFieldError(f"{ff.path}: dynamics.barostat_damping_us and "
+                              "dynamics.barostat_modulus_GPa: the slurry's NPT barostat needs "
+                              "both; add them with a source, or use a slurry set")
+    return ff.barostat_damping_us, ff.barostat_modulus_GPa
 
 
 def _section(data: dict, key: str, where: str) -> dict:
@@ -211,9 +225,8 @@ def _parse(data: dict, path: Path) -> ForceField:
         lj=lj,
         bond_stiffness_N_m=_number(intra, "bond_stiffness_N_m", "intra", low=0.0, low_open=True),
         langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0, low_open=True),
-        barostat_damping_us=_number(dynamics, "barostat_damping_us", "dynamics", low=0.0, low_open=True),
-        barostat_modulus_GPa=_number(dynamics, "barostat_modulus_GPa", "dynamics", low=0.0,
-                                     low_open=True),
+        barostat_damping_us=_optional(dynamics, "barostat_damping_us", "dynamics"),
+        barostat_modulus_GPa=_optional(dynamics, "barostat_modulus_GPa", "dynamics"),
     )
 
 

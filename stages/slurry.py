@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.forcefield import GPA_TO_MICRO, ForceField
+from stages.forcefield import GPA_TO_MICRO, ForceField, barostat
 from stages.inputs import (
     STATE_FILE,
     Numerics,
@@ -65,14 +65,15 @@ def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperatu
     p = pressure_micro(pressure_Pa)
     # The barostat scales the box by (P - P0) / its modulus each step: a modulus well below the
     # slurry's real bulk modulus overshoots, so the parameter file states the calibrated one.
-    bulk = ff.barostat_modulus_GPa * GPA_TO_MICRO
+    damping_us, modulus_GPa = barostat(ff)
+    bulk = modulus_GPa * GPA_TO_MICRO
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, INPUT_DATA, "p p p", dt),
             *dynamics_commands(ff, temperature_K, seed),
             f"thermo {numerics.check_steps}",
             *push_off_commands(),
-            f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {ff.barostat_damping_us:.6g} "
+            f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {damping_us:.6g} "
             f"modulus {bulk:.6g} dilate all",
         ])),
         Converge(name="density", variable="density_g_cm3", check_steps=numerics.check_steps,

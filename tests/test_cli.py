@@ -78,3 +78,24 @@ def test_check_validates_without_writing(tmp_path, monkeypatch, capsys):
     assert main(["run", str(REPO / "sweeps" / "quick.toml"), "--check"]) == 0
     assert "valid" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_parameter_file_is_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    dried = (REPO / "stages" / "params" / "dried.toml").read_text()
+    slurry = (REPO / "stages" / "params" / "slurry.toml").read_text()
+    (tmp_path / "bad-dried.toml").write_text(dried.replace("youngs_modulus_GPa = 2.0",
+                                                           "youngs_modulus_GPa = -2.0"))
+    # A dried set (no barostat) named as the slurry's: NPT needs the barostat's values.
+    (tmp_path / "no-barostat.toml").write_text(dried)
+    assert "barostat_modulus_GPa" in slurry and "barostat_modulus_GPa" not in dried
+    spec = tmp_path / "ff.toml"
+    spec.write_text(QUICK.replace('forcefield_dried = "dried"', 'forcefield_dried = "bad-dried.toml"')
+                    .replace('forcefield_slurry = "slurry"', 'forcefield_slurry = "no-barostat.toml"'))
+    for extra in (["--check"], []):
+        assert main(["run", str(spec), *extra]) == 2
+        err = capsys.readouterr().err
+        assert re.search(r"numerics\.forcefield_dried: .*materials\.cbd\.youngs_modulus_GPa", err)
+        assert re.search(r"numerics\.forcefield_slurry: .*barostat_modulus_GPa", err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad-dried.toml", "ff.toml",
+                                                          "no-barostat.toml"]

@@ -21,10 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ensemble.plan import plan
-    from ensemble.spec import SpecError, load_spec
+    from ensemble.spec import SpecError, check_forcefields, load_spec
 
     try:
         spec = load_spec(args.spec)
+        check_forcefields(spec)
     except SpecError as exc:
         print(f"mesosweep: invalid sweep spec\n{exc}", file=sys.stderr)
         return 2
