@@ -13,7 +13,6 @@ in a fresh process; both count and size pores from their region images the same 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -22,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.subprocess_worker import emit, run_worker
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel-nmc-1-cal-bridge.tif"
 VOXEL_UM = 0.398
-_RESULT = "RESULT "
 
 
 def _radii(regions: np.ndarray) -> np.ndarray:
@@ -63,14 +63,8 @@ def _worker(method: str, crop: int | None) -> dict:
 
 
 def _run(method: str, crop: int | None) -> dict:
-    cmd = [sys.executable, "-m", "bench.pore_network", "--worker", method]
-    cmd += ["--crop", str(crop)] if crop else []
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1],
-                          check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith(_RESULT):
-            return json.loads(line[len(_RESULT):])
-    raise RuntimeError(f"{method} worker failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return run_worker("bench.pore_network", ["--worker", method, *(["--crop", str(crop)] if crop
+                                                                   else [])], method)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=("ours", "snow2"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(_RESULT + json.dumps(_worker(args.worker, args.crop)))
+        emit(_worker(args.worker, args.crop))
         return 0
     if not DATA.exists():
         print(f"pore_network: skipped, {DATA} is absent")

@@ -18,7 +18,6 @@ no speed ratio is printed. ``tau_exact`` (ours at ``rtol=1e-9``) is shown either
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
@@ -27,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.subprocess_worker import emit, run_worker
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel-nmc-1-cal-bridge.tif"
-_RESULT = "RESULT "
 
 
 def _rss_mb() -> float:
@@ -72,14 +72,8 @@ def _worker(solver: str, axis: int, crop: int | None, rtol: float) -> dict:
 
 
 def _run(solver: str, axis: int, crop: int | None, rtol: float = 1e-5) -> dict:
-    cmd = [sys.executable, "-m", "bench.tortuosity", "--worker", solver, "--axes", str(axis),
-           "--rtol", str(rtol)] + (["--crop", str(crop)] if crop else [])
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parents[1],
-                          check=False)
-    for line in done.stdout.splitlines():
-        if line.startswith(_RESULT):
-            return json.loads(line[len(_RESULT):])
-    raise RuntimeError(f"{solver} worker failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    args = ["--worker", solver, "--axes", str(axis), "--rtol", str(rtol)]
+    return run_worker("bench.tortuosity", args + (["--crop", str(crop)] if crop else []), solver)
 
 
 def _peer_available() -> str | None:
@@ -101,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", choices=("ours", "taufactor"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(_RESULT + json.dumps(_worker(args.worker, args.axes[0], args.crop, args.rtol)))
+        emit(_worker(args.worker, args.axes[0], args.crop, args.rtol))
         return 0
     if not DATA.exists():
         print(f"tortuosity: skipped, {DATA} is absent")
