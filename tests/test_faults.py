@@ -106,7 +106,9 @@ def test_worker_killed_mid_realisation_reruns_only_that_stage(tmp_path):
 
 
 def test_driver_killed_then_rerun_resumes_bit_identically(tmp_path):
-    spec = _spec(tmp_path, workers=1, slow=True)
+    # Two workers: the realisations run side by side and the quicker one is done while the other
+    # still runs (with one worker Dask may interleave their tasks and finish both together).
+    spec = _spec(tmp_path, workers=2, slow=True)
     proc = _start(spec, tmp_path)
     path = tmp_path / "f.zarr"
 
