@@ -32,18 +32,25 @@ def _launcher(ranks):
     return [executable("mpiexec"), "-n", str(ranks)]
 
 
-@pytest.fixture(scope="module")
-def slurry_runs(initial, tmp_path_factory):
+def _under_1_and_2_ranks(stage, tmp_path_factory, build) -> dict:
+    """``stage`` built by ``build(directory)`` and run under 1 and 2 ranks:
+    {ranks: (directory, result, state, figures)}."""
     out = {}
     for ranks in (1, 2):
-        d = tmp_path_factory.mktemp(f"slurry{ranks}")
-        slurry.build_inputs(initial, d, ff=load_forcefield(shipped_forcefield("slurry")),
-                            temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
-                            cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95, numerics=NUMERICS,
-                            seed=17)
-        result = slurry.run(d, _launcher(ranks))
-        out[ranks] = (d, result, *slurry.read_output(d, result))
+        d = tmp_path_factory.mktemp(f"{stage.STAGE}{ranks}")
+        build(d)
+        result = stage.run(d, _launcher(ranks))
+        assert result["ranks"] == ranks
+        out[ranks] = (d, result, *stage.read_output(d, result))
     return out
+
+
+@pytest.fixture(scope="module")
+def slurry_runs(initial, tmp_path_factory):
+    return _under_1_and_2_ranks(slurry, tmp_path_factory, lambda d: slurry.build_inputs(
+        initial, d, ff=load_forcefield(shipped_forcefield("slurry")), temperature_K=300.0,
+        pressure_Pa=1e5, solid_content_percent=69.0, cbd_dried_diameter_um=1.3,
+        cbd_density_g_cm3=0.95, numerics=NUMERICS, seed=17))
 
 
 def test_slurry_conserves_beads_and_mass_and_densifies(initial, slurry_runs):
@@ -72,21 +79,15 @@ def test_slurry_one_and_two_ranks_agree(slurry_runs):
 @pytest.fixture(scope="module")
 def dried_runs(slurry_runs, tmp_path_factory):
     _, _, state, _ = slurry_runs[1]
-    out = {}
-    for ranks in (1, 2):
-        d = tmp_path_factory.mktemp(f"drying{ranks}")
-        drying.build_inputs(state, d, ff=load_forcefield(shipped_forcefield("dried")),
-                            temperature_K=353.0, dried_porosity=0.506, cbd_dried_diameter_um=1.3,
-                            cbd_density_g_cm3=0.95, speed_um_per_us=8.0, numerics=NUMERICS,
-                            seed=5)
-        result = drying.run(d, _launcher(ranks))
-        assert result["ranks"] == ranks
-        out[ranks] = (d, state, *drying.read_output(d, result))
-    return out
+    return _under_1_and_2_ranks(drying, tmp_path_factory, lambda d: drying.build_inputs(
+        state, d, ff=load_forcefield(shipped_forcefield("dried")), temperature_K=353.0,
+        dried_porosity=0.506, cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
+        speed_um_per_us=8.0, numerics=NUMERICS, seed=5))
 
 
-def test_drying_shrinks_cbd_and_settles_on_the_collector(dried_runs):
-    for d, slurry_state, state, fig in dried_runs.values():
+def test_drying_shrinks_cbd_and_settles_on_the_collector(slurry_runs, dried_runs):
+    slurry_state = slurry_runs[1][2]
+    for d, _, state, fig in dried_runs.values():
         cbd = state.type == CBD_TYPE
         assert np.allclose(state.diameter_um[cbd], 1.3)
         assert np.allclose(state.density_g_cm3[cbd], 0.95)
