@@ -25,6 +25,7 @@ from stages.lammps_env import child_environment, executable
 from stages.protocol import PROTOCOL_FILE, Commands, Converge, Protocol
 
 BARE_INPUT = "in.stage"
+_RUN = re.compile(r"^run (\d+)")  # a fixed-length run in a commands block
 
 
 def truncated(protocol: Protocol, steps: int) -> Protocol:
@@ -37,7 +38,7 @@ def truncated(protocol: Protocol, steps: int) -> Protocol:
                                               check_steps=max(steps // 2, 1)))
         else:
             blocks.append(Commands(tuple(
-                re.sub(r"^run (\d+)", lambda m: f"run {min(int(m.group(1)), steps)}", line)
+                _RUN.sub(lambda m: f"run {min(int(m.group(1)), steps)}", line)
                 for line in block.lines)))
     return dataclasses.replace(protocol, blocks=tuple(blocks))
 
@@ -61,7 +62,7 @@ def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> d
     """Our runner vs bare lmp on ``stage_dir``'s protocol cut to ``steps`` (best of ``repeats``)."""
     protocol = truncated(Protocol.read(stage_dir), steps)
     total = sum(int(m.group(1)) for b in protocol.blocks if isinstance(b, Commands)
-                for line in b.lines if (m := re.match(r"run (\d+)", line))) + sum(
+                for line in b.lines if (m := _RUN.match(line))) + sum(
         b.max_steps for b in protocol.blocks if isinstance(b, Converge))
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
         ours, bare = Path(tmp) / "ours", Path(tmp) / "bare"

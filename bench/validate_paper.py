@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from bench.stage_throughput import print_ratio, throughput_ratio
+from ensemble.plan import workdir_of
 from ensemble.runner import run_sweep
 from ensemble.spec import load_spec
 from stages.lammps_data import read_data
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         ranks = spec.cluster.ranks_per_realisation
         report(spec.sweep.output, ranks)
         if args.throughput_steps > 0:
-            work = spec.sweep.output.with_name(spec.sweep.output.stem + ".work")
+            work = workdir_of(spec)
             print("\nthroughput against bare lmp on each stage's own input:")
             for pattern in ("*/r0000/slurry", "*/r0000/drying", "*/r0000/calendering-*"):
                 for stage_dir in sorted(work.glob(pattern))[:1]:
