@@ -52,6 +52,12 @@ class Numerics:
     max_steps: int
     relax_max_steps: int
     tolerance: float
+    relax_check_steps: int | None = None  # None: check_steps
+
+    @property
+    def relax_check(self) -> int:
+        """Steps between the checks of a film's relaxation after the plane leaves."""
+        return self.relax_check_steps or self.check_steps
 
 
 def timestep_us(ff: ForceField, state: BeadState, fraction: float) -> float:
@@ -117,26 +123,35 @@ def output_commands() -> list[str]:
     return [f"write_data {STATE_FILE}"]
 
 
-def moving_plane_commands(name: str, ff: ForceField, start_um: float, stop_um: float,
-                          speed_um_per_us: float, dt: float) -> tuple[list[str], int]:
-    """A steel/roll plane that moves down at constant speed from ``start_um`` to ``stop_um``
-    and back up to ``start_um`` at the same speed, as a roll passes and leaves.
+def plane_pass_commands(name: str, ff: ForceField, start_um: float, stop_um: float,
+                        speed_um_per_us: float, dt: float, clearance_um: float) -> list[str]:
+    """A steel/roll plane passes over the film, as a roll does, and is removed: it moves down at
+    constant speed from ``start_um`` to ``stop_um``, back up at the same speed until the film's
+    highest point is ``clearance_um`` below it (at most back to ``start_um``), and is deleted.
 
-    Unloading gradually, rather than deleting the plane at its lowest point, lets the film's
-    elastic part recover at the roll's pace: removed at once, the stored contact energy launches
-    loose beads off the surface, and nothing (no gravity at this scale) brings them back.
-    Returns the commands that create it and the steps of the whole pass.
+    Unloading at the roll's pace, rather than deleting the plane at its lowest point, lets the
+    film's elastic part recover gradually: removed at once, the stored contact energy launches
+    loose beads off the surface, and nothing (no gravity at this scale) brings them back. Once
+    the film has parted from it, the plane exerts no force, so the return ends there (checked
+    every 100 steps) instead of travelling the whole way back.
     """
     travel = max(start_um - stop_um, 0.0)
     steps = max(1, math.ceil(travel / speed_um_per_us / dt))
-    moved = f"elapsed*dt*{speed_um_per_us:.6g}"
-    cmds = [
+    moved = f"(step-v_{name}_s0)*dt*{speed_um_per_us:.6g}"
+    return [
+        f"variable {name}_s0 equal $(step)",
         f"variable {name}_dz equal -ternary({moved}<{travel:.6g},{moved},"
         f"ternary({moved}<{2.0 * travel:.6g},{2.0 * travel:.6g}-{moved},0.0))",
+        f"variable {name}_gap equal {start_um:.6g}+v_{name}_dz-c_ztopmax",
         f"region {name} plane 0 0 {start_um:.6g} 0 0 -1 side in move NULL NULL v_{name}_dz units box",
         f"fix {name}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {name}",
+        f"run {steps}",
+        f"fix {name}clear all halt 100 v_{name}_gap > {clearance_um:.6g} error continue message no",
+        f"run {steps}",
+        f"unfix {name}clear",
+        f"unfix {name}wall",
+        f"region {name} delete",
     ]
-    return cmds, 2 * steps
 
 
 def collector_commands(ff: ForceField) -> list[str]:
@@ -194,11 +209,12 @@ def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_fil
                           numerics: Numerics, seed: int) -> Protocol:
     """A film on the current collector pressed by a plane, released, relaxed (drying and
     calendering): the plane moves down from the film's top to ``stop_um`` at constant speed and
-    back up, is removed, and the film relaxes until its thickness (top of the highest bead)
-    settles."""
+    back up until the film has parted from it, is removed, and the film relaxes until its
+    thickness (top of the highest bead) settles."""
     dt = timestep_us(ff, state, numerics.timestep_fraction)
-    plane, steps = moving_plane_commands("plane", ff, electrode_top_um(state), stop_um,
-                                         speed_um_per_us, dt)
+    # Parted by a tenth of the smallest bead: no contact left, and the film's springback, which
+    # fell behind the rising plane, cannot catch it up again.
+    clearance = 0.1 * float(state.diameter_um.min())
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, data_file, "p p f", dt),
@@ -206,10 +222,10 @@ def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_fil
             *collector_commands(ff),
             f"thermo {numerics.check_steps}",
         ])),
-        Commands(tuple([*plane, f"run {steps}", "unfix planewall", "region plane delete"])),
-        Converge(name="relax", variable="thickness", check_steps=numerics.check_steps,
-                 max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance,
-                 min_steps=2 * numerics.check_steps),
+        Commands(tuple(plane_pass_commands("plane", ff, electrode_top_um(state), stop_um,
+                                           speed_um_per_us, dt, clearance))),
+        Converge(name="relax", variable="thickness", check_steps=numerics.relax_check,
+                 max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance),
         Commands(tuple(output_commands())),
     )
     return Protocol(stage, blocks, atoms=state.n, outputs={"state": STATE_FILE})

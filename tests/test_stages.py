@@ -9,6 +9,7 @@ from stages.forcefield import load_forcefield, shipped_forcefield
 from stages.inputs import Numerics
 from stages.lammps_data import CBD_TYPE
 from stages.lammps_env import executable
+from stages.protocol import Commands
 from stages.particles import extract_particles
 from stages.structure import build_structure
 from stages.synthetic import synthetic_volume
@@ -120,12 +121,18 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
     for ranks in (1, 2):
         for degree in (0.1, 0.2):
             c = tmp_path / f"cal{degree}-{ranks}"
-            calendering.build_inputs(d / "state.data", c,
-                                     ff=load_forcefield(shipped_forcefield("dried")),
-                                     temperature_K=333.0, compression_degree=degree,
-                                     speed_um_per_us=8.0, numerics=NUMERICS, seed=9)
+            protocol = calendering.build_inputs(
+                d / "state.data", c, ff=load_forcefield(shipped_forcefield("dried")),
+                temperature_K=333.0, compression_degree=degree, speed_um_per_us=8.0,
+                numerics=NUMERICS, seed=9)
             result = calendering.run(c, _launcher(ranks))
             assert result["ranks"] == ranks
+            # The plane's return ends once the film has parted from it, short of the way back.
+            down = next(int(line.split()[1]) for block in protocol.blocks
+                        if isinstance(block, Commands) for line in block.lines
+                        if line.startswith("run "))
+            plane_steps = result["steps"] - result["converge"]["relax"]["steps"]
+            assert down < plane_steps < 2 * down
             out[degree, ranks] = calendering.read_output(c, result, degree)[1]
     for (degree, _), f in out.items():
         assert np.isclose(f["pressed_thickness_um"], (1 - degree) * fig["dried_thickness_um"])
