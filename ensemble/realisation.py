@@ -141,7 +141,8 @@ def measure(state: BeadState, voxel_size_um: float, cbd_as: str,
 def numerics_of(spec: Spec, stage: str) -> Numerics:
     n = spec.numerics
     max_steps = {"slurry": n.slurry_max_steps, "drying": n.drying_max_steps}.get(stage, 0)
-    return Numerics(n.timestep_fraction, n.check_steps, max_steps, n.relax_max_steps, n.tolerance)
+    return Numerics(n.timestep_fraction, n.check_steps, max_steps, n.relax_max_steps, n.tolerance,
+                    relax_check_steps=n.relax_check_steps)
 
 
 class Recorder:

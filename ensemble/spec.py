@@ -212,6 +212,7 @@ class NumericsSection:
     slurry_max_steps: int = 1_000_000
     drying_max_steps: int = 1_000_000
     relax_max_steps: int = 200_000
+    relax_check_steps: int | None = None  # None: check_steps
     tolerance: float = 0.001
 
 
@@ -955,13 +956,21 @@ def _numerics(t: _Table, base_dir: Path) -> Any:
                                              f"check_steps or raise {key}")
                 check = _BAD
                 break
+    relax_check = t.integer("relax_check_steps", d.relax_check_steps, ge=1)
+    relax_max = steps["relax_max_steps"]
+    if _is_int(relax_check) and _is_int(relax_max) and relax_check > relax_max:
+        t.p.add(t.at("relax_check_steps"), f"got {relax_check}; must be <= relax_max_steps "
+                                           f"({relax_max}) so the relaxation is checked at least "
+                                           f"once; lower relax_check_steps or raise relax_max_steps")
+        relax_check = _BAD
     tol = t.number("tolerance", d.tolerance, gt=0, lt=1)
     t.finish()
-    values = (ff_slurry, ff_dried, dt, check, tol, *steps.values())
+    values = (ff_slurry, ff_dried, dt, check, relax_check, tol, *steps.values())
     if any(v is _BAD for v in values):
         return _BAD
     return NumericsSection(forcefield_slurry=ff_slurry, forcefield_dried=ff_dried,
-                           timestep_fraction=dt, check_steps=check, tolerance=tol, **steps)
+                           timestep_fraction=dt, check_steps=check, relax_check_steps=relax_check,
+                           tolerance=tol, **steps)
 
 
 def _analysis(t: _Table) -> Any:

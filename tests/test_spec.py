@@ -117,6 +117,18 @@ def test_round_trip_is_equal(good: dict[str, Any], tmp_path: Path) -> None:
     assert parse_spec(json.loads(json.dumps(plain)), base_dir=tmp_path) == spec
 
 
+def test_relaxation_checks_default_to_check_steps_and_can_be_set(good: dict[str, Any]) -> None:
+    from ensemble.realisation import numerics_of
+
+    spec = parse_spec(good, base_dir=QUICK.parent)
+    assert spec.numerics.relax_check_steps is None
+    assert numerics_of(spec, "calendering").relax_check == spec.numerics.check_steps
+    good["numerics"]["relax_check_steps"] = 250
+    spec = parse_spec(good, base_dir=QUICK.parent)
+    assert numerics_of(spec, "drying").relax_check == 250
+    assert parse_spec(spec_to_dict(spec), base_dir=QUICK.parent) == spec
+
+
 def test_round_trip_with_paths_and_batch_fields(good: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "ff.toml").write_text("# parameters\n")
     (tmp_path / "particles.db").write_text("x")
@@ -250,6 +262,10 @@ BAD_CASES: list[tuple[str, Mutation, str, list[str]]] = [
      [">= 1"]),
     ("check-beyond-max", setter("numerics", "check_steps", value=15000),
      "numerics.check_steps", ["relax_max_steps", "10000"]),
+    ("relax-check-zero", setter("numerics", "relax_check_steps", value=0),
+     "numerics.relax_check_steps", [">= 1"]),
+    ("relax-check-beyond-max", setter("numerics", "relax_check_steps", value=15000),
+     "numerics.relax_check_steps", ["relax_max_steps", "10000"]),
     ("ranks-zero", setter("cluster", "ranks_per_realisation", value=0),
      "cluster.ranks_per_realisation", [">= 1"]),
     ("workers-zero", setter("cluster", "workers", value=0), "cluster.workers", [">= 1"]),
