@@ -140,8 +140,8 @@ def plane_pass_commands(name: str, ff: ForceField, start_um: float, stop_um: flo
     moved = f"(step-v_{name}_s0)*dt*{speed_um_per_us:.6g}"
     return [
         f"variable {name}_s0 equal $(step)",
-        f"variable {name}_dz equal -ternary({moved}<{travel:.6g},{moved},"
-        f"ternary({moved}<{2.0 * travel:.6g},{2.0 * travel:.6g}-{moved},0.0))",
+        (f"variable {name}_dz equal -ternary({moved}<{travel:.6g},{moved},"
+         f"ternary({moved}<{2.0 * travel:.6g},{2.0 * travel:.6g}-{moved},0.0))"),
         f"variable {name}_gap equal {start_um:.6g}+v_{name}_dz-c_ztopmax",
         f"region {name} plane 0 0 {start_um:.6g} 0 0 -1 side in move NULL NULL v_{name}_dz units box",
         f"fix {name}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {name}",

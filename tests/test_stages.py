@@ -9,8 +9,8 @@ from stages.forcefield import load_forcefield, shipped_forcefield
 from stages.inputs import Numerics
 from stages.lammps_data import CBD_TYPE
 from stages.lammps_env import executable
-from stages.protocol import Commands
 from stages.particles import extract_particles
+from stages.protocol import Commands
 from stages.structure import build_structure
 from stages.synthetic import synthetic_volume
 
