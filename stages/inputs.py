@@ -67,8 +67,10 @@ def timestep_us(ff: ForceField, state: BeadState, fraction: float) -> float:
         sel = state.type == t
         if sel.any():
             beads[name] = (float(state.diameter_um[sel].min()), float(state.density_g_cm3[sel].min()))
-    dt = fraction * stable_timestep_us(ff, beads)
-    check_timestep(ff, dt, beads)
+    bonded = state.bonds[:, 1:].ravel()
+    most = int(np.bincount(bonded).max()) if bonded.size else 1
+    dt = fraction * stable_timestep_us(ff, beads, most)
+    check_timestep(ff, dt, beads, bonds_per_bead=most)
     return dt
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from stages.forcefield import (
     ForceFieldError,
+    bond_period_us,
     check_timestep,
     lj_pair,
     load_forcefield,
@@ -113,6 +114,24 @@ def test_rayleigh_time_matches_the_formula_and_bounds_the_timestep():
     check_timestep(ff, 0.1 * bound, beads)  # fine
     with pytest.raises(ForceFieldError, match="stability bound"):
         check_timestep(ff, 0.5 * bound, beads)
+
+
+def test_a_primary_held_by_many_bonds_bounds_the_timestep_by_its_lattice_mode():
+    """18 bonds per primary shorten the bond period by sqrt(18); bonds 100 x stiffer than the
+    shipped 500 N/m then bound the timestep below the beads' Rayleigh times (a tiny slurry blew up
+    at the single-bond bound)."""
+    ff = load_forcefield(shipped_forcefield("dried"))
+    mass = 4.68 * math.pi / 6 * 1.593**3  # pg
+    assert bond_period_us(ff, mass, 18) == pytest.approx(bond_period_us(ff, mass) / math.sqrt(18))
+    beads = {"am": (1.593, 4.68), "cbd": (1.3, 0.95)}
+    rayleigh = min(rayleigh_time_us(ff.materials[name], *beads[name]) for name in beads)
+    assert stable_timestep_us(ff, beads, 18) == pytest.approx(rayleigh)  # shipped bonds: no change
+    stiff = dataclasses.replace(ff, bond_stiffness_N_m=100 * ff.bond_stiffness_N_m)
+    assert stable_timestep_us(stiff, beads, 1) == pytest.approx(rayleigh)
+    lattice = stable_timestep_us(stiff, beads, 18)
+    assert lattice < 0.5 * rayleigh
+    with pytest.raises(ForceFieldError, match="stability bound"):
+        check_timestep(stiff, 0.1 * rayleigh, beads, bonds_per_bead=18)
 
 
 def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path):
