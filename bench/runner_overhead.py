@@ -93,14 +93,19 @@ def submit_null(client, spec: Spec, real: Realisation, database: Path, launcher,
     """The runner's hook: the same task graph as a real realisation, with no work in it."""
     tag = f"{real.label}-{time.time_ns()}"
     dried = client.submit(_null_dried, spec, real, store_path, key=f"d-{tag}", pure=False)
-    branches = [client.submit(_null_branch, spec, real, "calendering", store_path, dried,
-                              key=f"c{k}-{tag}", pure=False)
-                for k, d in enumerate(degrees(spec)) if d]
+    chain = [d for d in degrees(spec) if d]
+    pressed = []
+    for k, _ in enumerate(chain):
+        pressed.append(client.submit(_null_branch, spec, real, "calendering", store_path,
+                                     pressed[-1] if pressed else dried, key=f"p{k}-{tag}",
+                                     pure=False))
+    branches = [client.submit(_null_branch, spec, real, "calendering", store_path, pressed[k],
+                              key=f"c{k}-{tag}", pure=False) for k, _ in enumerate(chain)]
     analyses = [client.submit(_null_branch, spec, real, "analysis", store_path,
                               branches[k - 1] if k else dried, key=f"a{k}-{tag}", pure=False)
                 for k, _ in enumerate(degrees(spec))]
-    return client.submit(_null_finish, spec, real, store_path, dried, branches, analyses,
-                         key=f"f-{tag}", pure=False)
+    return client.submit(_null_finish, spec, real, store_path, dried, [*pressed, *branches],
+                         analyses, key=f"f-{tag}", pure=False)
 
 
 def _noop(i: int) -> int:

@@ -50,10 +50,10 @@ def _timed(cmd: list[str], cwd: Path) -> float:
 
 
 def _copy_inputs(stage_dir: Path, to: Path) -> None:
-    """The stage's LAMMPS data inputs (not its outputs) into ``to``."""
+    """The stage's LAMMPS inputs (data and restart files, not its outputs) into ``to``."""
     to.mkdir(parents=True)
     outputs = set(Protocol.read(stage_dir).outputs.values())
-    for path in stage_dir.glob("*.data"):
+    for path in [*stage_dir.glob("*.data"), *stage_dir.glob("*.restart")]:
         if path.name not in outputs:
             shutil.copy2(path, to / path.name)
 

@@ -92,7 +92,7 @@ def report(store_path: Path, ranks: int) -> None:
             print(f"  secondaries intact: largest bond strain over every state "
                   f"{max(strains) * 100:.1f} %")
         total_s = 0.0
-        for stage in ("slurry", "drying", "calendering-*"):
+        for stage in ("slurry", "drying", "pressing-*", "calendering-*"):
             results = [json.loads(p.read_text()) for p in work.glob(f"{c}/r*/{stage}/result.json")]
             if not results:
                 continue
@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.throughput_steps > 0:
             work = workdir_of(spec)
             print("\nthroughput against bare lmp on each stage's own input:")
-            for pattern in ("*/r0000/slurry", "*/r0000/drying", "*/r0000/calendering-*"):
+            for pattern in ("*/r0000/slurry", "*/r0000/drying", "*/r0000/pressing-*",
+                            "*/r0000/calendering-*"):
                 for stage_dir in sorted(work.glob(pattern))[:1]:
                     print_ratio(throughput_ratio(stage_dir, args.throughput_steps, ranks, 2))
     return code

@@ -27,9 +27,20 @@ def stage_dirs(real: Realisation) -> list[Path]:
     """The realisation's stage directories that exist (running attempts included), in order."""
     if not real.workdir.exists():
         return []
-    order = {"structure": 0, "slurry": 1, "drying": 2}
     dirs = [d for d in real.workdir.iterdir() if d.is_dir()]
-    return sorted(dirs, key=lambda d: (order.get(stage_name(d), 3), stage_name(d), d.name))
+    return sorted(dirs, key=lambda d: (_order(stage_name(d)), d.name))
+
+
+def _order(name: str) -> tuple:
+    """structure, slurry, drying, then per degree (increasing) its pressing and its release."""
+    first = {"structure": 0, "slurry": 1, "drying": 2}
+    if name in first:
+        return (first[name],)
+    stage, _, degree = name.partition("-")
+    try:
+        return (3, float(degree), stage != "pressing", name)
+    except ValueError:
+        return (4, name)
 
 
 def stage_state(directory: Path) -> tuple[str, dict]:

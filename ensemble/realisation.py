@@ -1,6 +1,7 @@
-"""One realisation as a Dask task graph: structure → slurry → drying (one task), then one
-calendering branch per compression degree, an analysis task after every state, and a task that
-joins them and writes the realisation's figures and status (:func:`submit_realisation`).
+"""One realisation as a Dask task graph: structure → slurry → drying (one task), then a chain of
+pressings through the compression degrees in increasing order, one release branching off each,
+an analysis task after every state, and a task that joins them and writes the realisation's
+figures and status (:func:`submit_realisation`).
 
 Each stage works in its own directory under the realisation's work directory and leaves a
 ``result.json`` there when it finished; every task skips the stages whose result says done, so
@@ -208,8 +209,8 @@ def batch_job_id() -> str:
     return ""
 
 
-# The realisation as a Dask task graph: dried electrode → one branch per compression degree →
-# analysis of every state → finish. Each task resumes from the work directory (finished stages
+# The realisation as a Dask task graph: dried electrode → pressing chain → one release per
+# compression degree → analysis of every state → finish. Each task resumes from the work directory (finished stages
 # are not rerun) and records its progress in the realisation's own chunks of the store.
 
 def run_dried(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
@@ -254,21 +255,46 @@ def run_dried(spec: Spec, real: Realisation, database: Path, launcher: Sequence[
             "slurry_density_g_cm3": slurry_fig["slurry_density_g_cm3"]}
 
 
-def run_calendered(spec: Spec, real: Realisation, degree: float, launcher: Sequence[str],
-                   store_path: Path | None, dried: dict) -> dict:
-    """One compression degree's branch from the dried electrode."""
+def _pressing_dir(real: Realisation, degree: float) -> Path:
+    return real.workdir / f"pressing-{degree:.4f}"
+
+
+def run_pressed(spec: Spec, real: Realisation, degree: float, previous: float | None,
+                launcher: Sequence[str], store_path: Path | None, upstream: dict) -> dict:
+    """Press the dried electrode to ``degree``: on from the pressing to the ``previous`` (next
+    smaller) degree, or from the dried film's top. ``upstream`` is that task's result (the
+    dependency)."""
     rec = Recorder(store_path, real)
     proc = spec.process
     with rec.failures("calendering"), _staged(rec, "calendering", finish=False):
-        d = real.workdir / f"calendering-{degree:.4f}"
-        result = _run_once(rec, d, lambda tmp: calendering.build_inputs(
+        d = _pressing_dir(real, degree)
+        result = _run_once(rec, d, lambda tmp: calendering.build_press_inputs(
             real.workdir / "drying" / STATE_FILE, tmp,
+            previous=None if previous is None else _pressing_dir(real, previous),
             ff=_forcefield(spec.numerics.forcefield_dried),
             temperature_K=proc.calendering_temperature_K, compression_degree=degree,
             speed_um_per_us=proc.calendering_speed_um_per_us,
             numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"]),
             calendering.run, launcher)
-        _, fig = calendering.read_output(d, result, degree)
+    return {"degree": degree, "launches": rec.launches, "steps": rec.steps,
+            "wall_s": result["wall_s"] if rec.launches else 0.0}
+
+
+def run_calendered(spec: Spec, real: Realisation, degree: float, launcher: Sequence[str],
+                   store_path: Path | None, pressed: dict) -> dict:
+    """One compression degree's release and relaxation, from its pressing."""
+    rec = Recorder(store_path, real)
+    proc = spec.process
+    with rec.failures("calendering"), _staged(rec, "calendering", finish=False):
+        d = real.workdir / f"calendering-{degree:.4f}"
+        result = _run_once(rec, d, lambda tmp: calendering.build_inputs(
+            real.workdir / "drying" / STATE_FILE, _pressing_dir(real, degree), tmp,
+            ff=_forcefield(spec.numerics.forcefield_dried),
+            temperature_K=proc.calendering_temperature_K,
+            speed_um_per_us=proc.calendering_speed_um_per_us,
+            numerics=numerics_of(spec, "calendering"), seed=real.seeds["calendering"]),
+            calendering.run, launcher)
+        _, fig = calendering.read_output(d, result)
     return {"degree": degree, "springback": fig["springback"], "launches": rec.launches,
             "steps": rec.steps, "wall_s": result["wall_s"] if rec.launches else 0.0}
 
@@ -313,16 +339,28 @@ def submit_realisation(client, spec: Spec, real: Realisation, database: Path,
                        launcher: Sequence[str], store_path: Path | None):
     """Submit the realisation's task graph; returns the future of its ``finish`` task."""
     tag = f"{real.label}-{time.time_ns()}"
+    # Realisations in plan order: when workers are busy, an earlier realisation's ready tasks go
+    # first, so realisations finish one by one (results arrive early, an interruption leaves
+    # whole realisations) instead of all together at the end.
+    first = {"pure": False, "priority": -(real.case_index * 1_000_000 + real.index)}
     dried = client.submit(run_dried, spec, real, database, launcher, store_path,
-                          key=f"dried-{tag}", pure=False)
-    branches = {deg: client.submit(run_calendered, spec, real, deg, launcher, store_path, dried,
-                                   key=f"calendered-{deg:.4f}-{tag}", pure=False)
-                for deg in degrees(spec) if deg != 0.0}
+                          key=f"dried-{tag}", **first)
+    # The pressings form a chain in increasing degree; each release branches off its own.
+    pressed, branches = {}, {}
+    upstream, previous = dried, None
+    for deg in (d for d in degrees(spec) if d != 0.0):  # increasing
+        upstream = pressed[deg] = client.submit(
+            run_pressed, spec, real, deg, previous, launcher, store_path, upstream,
+            key=f"pressed-{deg:.4f}-{tag}", **first)
+        branches[deg] = client.submit(run_calendered, spec, real, deg, launcher, store_path,
+                                      pressed[deg], key=f"calendered-{deg:.4f}-{tag}", **first)
+        previous = deg
     analyses = [client.submit(run_analysis, spec, real, deg, store_path,
-                              branches.get(deg, dried), key=f"analysis-{deg:.4f}-{tag}",
-                              pure=False) for deg in degrees(spec)]
-    return client.submit(finish, spec, real, store_path, dried, list(branches.values()),
-                         analyses, key=f"finish-{tag}", pure=False)
+                              branches.get(deg, dried), key=f"analysis-{deg:.4f}-{tag}", **first)
+                for deg in degrees(spec)]
+    return client.submit(finish, spec, real, store_path, dried,
+                         [*pressed.values(), *branches.values()], analyses,
+                         key=f"finish-{tag}", **first)
 
 
 def _forcefield(name: str):

@@ -82,22 +82,43 @@ def bond_spacing_um(state: BeadState) -> float:
 
 def setup_commands(ff: ForceField, state: BeadState, data_file: str, boundary: str,
                    dt: float) -> list[str]:
-    """Initialisation: atom style, data, bonds, pair styles, neighbour lists, timestep."""
+    """Initialisation from a data file: atom style, data, bonds, pair styles, neighbour lists,
+    timestep."""
     spacing = bond_spacing_um(state)
     k = 0.5 * ff.bond_stiffness_N_m * N_M_TO_MICRO  # harmonic K: E = K (r - r0)^2
-    largest = float(state.diameter_um.max())
     return [
         "units micro",
         "atom_style hybrid sphere 1 bond",
         "atom_modify map array",
         f"boundary {boundary}",
-        "comm_modify vel yes",
         f"read_data {data_file}",
         "special_bonds lj 0 1 1",  # bonded primaries interact only through their bond
         "bond_style harmonic",
         f"bond_coeff 1 {k:.6g} {spacing:.6g}",
         f"bond_coeff 2 {k:.6g} {spacing * math.sqrt(2.0):.6g}",
         *pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"}),
+        *_run_settings(state, dt),
+    ]
+
+
+def restart_setup_commands(ff: ForceField, state: BeadState, restart_file: str,
+                           dt: float) -> list[str]:
+    """Initialisation from a restart file written by a previous stage.
+
+    The restart holds the box, beads, bonds, pair style and its contact histories (JKR and
+    tangential springs); re-defining the pair style would drop the histories, so only the pair
+    coefficients (not stored) are set again. Fixes re-created with their old IDs take back their
+    own histories (walls)."""
+    pair = [c for c in pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"})
+            if not c.startswith("pair_style")]
+    return [f"read_restart {restart_file}", *pair, *_run_settings(state, dt)]
+
+
+def _run_settings(state: BeadState, dt: float) -> list[str]:
+    """Communication, neighbour lists, timestep and the thickness variables (not in restarts)."""
+    largest = float(state.diameter_um.max())
+    return [
+        "comm_modify vel yes",
         # A generous skin: JKR contacts must survive neighbour-list rebuilds.
         f"neighbor {0.3 * largest:.6g} bin",
         "neigh_modify delay 0 every 1 check yes",
@@ -125,11 +146,36 @@ def output_commands() -> list[str]:
     return [f"write_data {STATE_FILE}"]
 
 
-def plane_pass_commands(name: str, ff: ForceField, start_um: float, stop_um: float,
-                        speed_um_per_us: float, dt: float, clearance_um: float) -> list[str]:
-    """A steel/roll plane passes over the film, as a roll does, and is removed: it moves down at
-    constant speed from ``start_um`` to ``stop_um``, back up at the same speed until the film's
-    highest point is ``clearance_um`` below it (at most back to ``start_um``), and is deleted.
+PLANE = "plane"  # the roll plane's region; its wall fix is PLANE + "wall" in every stage
+
+
+def plane_commands(ff: ForceField, start_um: float, travel_um: float, speed_um_per_us: float
+                   ) -> list[str]:
+    """A steel/roll plane at ``start_um`` now, moving down by ``travel_um`` at constant speed and
+    then back up at the same speed (``travel_um`` = 0: up at once), as a roll passes.
+
+    Its height is start - travel + |moved - travel| with moved = speed x time since it was
+    placed: one continuous motion, so the wall keeps its contact history at the turn.
+    """
+    moved = f"(step-v_{PLANE}_s0)*dt*{speed_um_per_us:.6g}"
+    return [
+        f"variable {PLANE}_s0 equal $(step)",
+        f"variable {PLANE}_dz equal -{travel_um:.9g}+abs({moved}-{travel_um:.9g})",
+        f"variable {PLANE}_gap equal {start_um:.9g}+v_{PLANE}_dz-c_ztopmax",
+        (f"region {PLANE} plane 0 0 {start_um:.9g} 0 0 -1 side in move NULL NULL v_{PLANE}_dz "
+         "units box"),
+        f"fix {PLANE}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {PLANE}",
+    ]
+
+
+def plane_steps(travel_um: float, speed_um_per_us: float, dt: float) -> int:
+    """Steps the plane takes to travel ``travel_um`` (µm) at ``speed_um_per_us``."""
+    return max(1, math.ceil(max(travel_um, 0.0) / speed_um_per_us / dt))
+
+
+def plane_return_commands(max_steps: int, gap_um: float) -> list[str]:
+    """Let the plane (on its way up) rise until the film's highest point is ``gap_um``
+    below it, at most ``max_steps``, then remove it.
 
     Unloading at the roll's pace, rather than deleting the plane at its lowest point, lets the
     film's elastic part recover gradually: removed at once, the stored contact energy launches
@@ -137,23 +183,21 @@ def plane_pass_commands(name: str, ff: ForceField, start_um: float, stop_um: flo
     the film has parted from it, the plane exerts no force, so the return ends there (checked
     every 100 steps) instead of travelling the whole way back.
     """
-    travel = max(start_um - stop_um, 0.0)
-    steps = max(1, math.ceil(travel / speed_um_per_us / dt))
-    moved = f"(step-v_{name}_s0)*dt*{speed_um_per_us:.6g}"
     return [
-        f"variable {name}_s0 equal $(step)",
-        (f"variable {name}_dz equal -ternary({moved}<{travel:.6g},{moved},"
-         f"ternary({moved}<{2.0 * travel:.6g},{2.0 * travel:.6g}-{moved},0.0))"),
-        f"variable {name}_gap equal {start_um:.6g}+v_{name}_dz-c_ztopmax",
-        f"region {name} plane 0 0 {start_um:.6g} 0 0 -1 side in move NULL NULL v_{name}_dz units box",
-        f"fix {name}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {name}",
-        f"run {steps}",
-        f"fix {name}clear all halt 100 v_{name}_gap > {clearance_um:.6g} error continue message no",
-        f"run {steps}",
-        f"unfix {name}clear",
-        f"unfix {name}wall",
-        f"region {name} delete",
+        (f"fix {PLANE}clear all halt 100 v_{PLANE}_gap > {gap_um:.6g} error continue "
+         "message no"),
+        f"run {max_steps}",
+        f"unfix {PLANE}clear",
+        f"unfix {PLANE}wall",
+        f"region {PLANE} delete",
     ]
+
+
+def clearance_um(state: BeadState) -> float:
+    """Gap (µm) at which the film has parted from the rising plane: a tenth of the smallest bead.
+    No contact is left, and the film's springback, which fell behind the plane, cannot catch it
+    up again."""
+    return 0.1 * float(state.diameter_um.min())
 
 
 def collector_commands(ff: ForceField) -> list[str]:
@@ -209,28 +253,37 @@ def pressure_micro(pressure_Pa: float) -> float:
 def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_file: str, *,
                           stop_um: float, temperature_K: float, speed_um_per_us: float,
                           numerics: Numerics, seed: int) -> Protocol:
-    """A film on the current collector pressed by a plane, released, relaxed (drying and
-    calendering): the plane moves down from the film's top to ``stop_um`` at constant speed and
-    back up until the film has parted from it, is removed, and the film relaxes until its
-    thickness (top of the highest bead) settles."""
+    """A film on the current collector pressed by a plane in one pass, released, relaxed (drying):
+    the plane moves down from the film's top to ``stop_um`` at constant speed and back up until
+    the film has parted from it, is removed, and the film relaxes until its thickness (top of the
+    highest bead) settles."""
     dt = timestep_us(ff, state, numerics.timestep_fraction)
-    # Parted by a tenth of the smallest bead: no contact left, and the film's springback, which
-    # fell behind the rising plane, cannot catch it up again.
-    clearance = 0.1 * float(state.diameter_um.min())
+    top = electrode_top_um(state)
+    steps = plane_steps(top - stop_um, speed_um_per_us, dt)
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, data_file, "p p f", dt),
-            *dynamics_commands(ff, temperature_K, seed),
-            *collector_commands(ff),
-            f"thermo {numerics.check_steps}",
+            *film_dynamics_commands(ff, temperature_K, seed, numerics),
         ])),
-        Commands(tuple(plane_pass_commands("plane", ff, electrode_top_um(state), stop_um,
-                                           speed_um_per_us, dt, clearance))),
-        Converge(name="relax", variable="thickness", check_steps=numerics.relax_check,
-                 max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance),
+        Commands(tuple([*plane_commands(ff, top, top - stop_um, speed_um_per_us), f"run {steps}",
+                        *plane_return_commands(steps, clearance_um(state))])),
+        relax_block(numerics),
         Commands(tuple(output_commands())),
     )
     return Protocol(stage, blocks, atoms=state.n, outputs={"state": STATE_FILE})
+
+
+def film_dynamics_commands(ff: ForceField, temperature_K: float, seed: int,
+                           numerics: Numerics) -> list[str]:
+    """Integrator, thermostat, current collector and thermo output of a film on its collector."""
+    return [*dynamics_commands(ff, temperature_K, seed), *collector_commands(ff),
+            f"thermo {numerics.check_steps}"]
+
+
+def relax_block(numerics: Numerics) -> Converge:
+    """Relax until the film's thickness (top of the highest bead) settles."""
+    return Converge(name="relax", variable="thickness", check_steps=numerics.relax_check,
+                    max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance)
 
 
 def electrode_top_um(state: BeadState) -> float:

@@ -85,19 +85,20 @@ def execute(directory: Path, comm: Any) -> dict:
     started = time.perf_counter()
     run_steps = 0
     converge: dict[str, dict] = {}
-    ran = False
     try:
         for block in protocol.blocks:
             if isinstance(block, Commands):
-                before = int(lmp.get_thermo("step")) if ran else 0
-                lmp.commands_list(list(block.lines))
-                if any(line.split()[:1] == ["run"] for line in block.lines):
-                    ran = True
-                    run_steps += int(lmp.get_thermo("step")) - before
+                for line in block.lines:
+                    if line.split()[:1] != ["run"]:
+                        lmp.command(line)
+                        continue
+                    # Steps of this run alone: a stage read from a restart continues its count.
+                    before = int(lmp.extract_global("ntimestep"))
+                    lmp.command(line)
+                    run_steps += int(lmp.extract_global("ntimestep")) - before
                     _check_finite(lmp, protocol.stage, protocol.atoms)
             else:
                 info = _converge(lmp, block, protocol.stage, protocol.atoms, first_run=True)
-                ran = True
                 run_steps += info["steps"]
                 converge[block.name] = info
         wall = time.perf_counter() - started

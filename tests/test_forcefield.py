@@ -182,29 +182,31 @@ def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path
     assert nearest < 0.8 * 2.5 * box[0] / 20.0
 
 
-def _lammps_ternary(expr: str, step: int, dt: float) -> float:
-    """Evaluate the plane's equal-style formula in Python (LAMMPS ternary(c,a,b) = a if c else b)."""
+def _plane_height(cmds: list[str], start: float, step: int, dt: float) -> float:
+    """Evaluate the plane's equal-style formula in Python at ``step`` (placed at step 0)."""
+    expr = next(c for c in cmds if c.startswith("variable plane_dz")).split(" equal ", 1)[1]
     py = expr.replace("v_plane_s0", "0").replace("step", str(step)).replace("dt", repr(dt))
-    py = py.replace("ternary", "_t")
-    # Our own generated formula, evaluated with no builtins.
-    return eval(py, {"__builtins__": {}, "_t": lambda c, a, b: a if c else b})
+    # Our own generated formula, evaluated with no builtins but abs.
+    return start + eval(py, {"__builtins__": {}, "abs": abs})
 
 
 def test_the_plane_goes_down_to_its_stop_and_back_up_at_constant_speed():
-    from stages.inputs import plane_pass_commands
+    from stages.inputs import plane_commands, plane_return_commands, plane_steps
 
     ff = load_forcefield(shipped_forcefield("dried"))
     dt, speed = 1e-3, 2.0
-    cmds = plane_pass_commands("plane", ff, 30.0, 20.0, speed, dt, clearance_um=0.13)
-    expr = next(c for c in cmds if c.startswith("variable plane_dz")).split(" equal ", 1)[1]
-    # 10 um down and at most 10 um back up at 2 um/us, 1e-3 us steps; the return may end early.
-    runs = [c for c in cmds if c.startswith("run ")]
-    assert runs == ["run 5000", "run 5000"]
-    halt = cmds.index(next(c for c in cmds if " halt " in c))
-    assert cmds.index(runs[0]) < halt < len(cmds) - 1 - cmds[::-1].index(runs[1])
-    assert "v_plane_gap > 0.13" in cmds[halt]
-    heights = [30.0 + _lammps_ternary(expr, n, dt) for n in (0, 2500, 5000, 7500, 10000, 12000)]
-    assert heights == pytest.approx([30.0, 25.0, 20.0, 25.0, 30.0, 30.0])
+    # 10 um down at 2 um/us in 1e-3 us steps, then back up.
+    assert plane_steps(10.0, speed, dt) == 5000
+    cmds = plane_commands(ff, 30.0, 10.0, speed)
+    heights = [_plane_height(cmds, 30.0, n, dt) for n in (0, 2500, 5000, 7500, 10000)]
+    assert heights == pytest.approx([30.0, 25.0, 20.0, 25.0, 30.0])
+    # Placed at its stop with no travel left (a release from a restart), it only rises.
+    up = plane_commands(ff, 20.0, 0.0, speed)
+    assert [_plane_height(up, 20.0, n, dt) for n in (0, 2500)] == pytest.approx([20.0, 25.0])
+    # The return ends when the film's top is the given gap below the plane, then the plane goes.
+    ret = plane_return_commands(5000, 0.13)
+    assert "halt 100 v_plane_gap > 0.13 error continue" in ret[0] and ret[1] == "run 5000"
+    assert ret[-2:] == ["unfix planewall", "region plane delete"]
 
 
 def test_slurry_opens_initial_overlaps_before_the_barostat(tmp_path):

@@ -32,7 +32,8 @@ def test_sweep_exits_zero_and_every_realisation_is_done(swept):
     # CF time units: xarray decodes the timestamps without anything of ours.
     assert np.issubdtype(ds.started_at.dtype, np.datetime64)
     assert (ds.finished_at.values > ds.started_at.values).all()
-    assert (ds.lammps_launches.values == 4).all()  # slurry, drying, two degrees
+    # slurry, drying, and per degree a pressing and a release
+    assert (ds.lammps_launches.values == 6).all()
 
 
 def test_store_reads_with_plain_xarray_and_carries_units(swept):
@@ -67,11 +68,12 @@ def test_calendering_lowers_porosity_and_thickness(swept):
 
     ds = xr.open_zarr(root / "tiny.zarr").load()
     mean = ds[["porosity", "thickness"]].mean("realisation")
-    # Degrees are sorted: dried (0), then the spec's. The ensemble's mean thickness falls with
-    # every step of compression, and the most compressed state is less porous than the dried
-    # one. (A film ~1.5 particles thick springs back so much that porosity between nearby
-    # degrees is within noise: the calibration of issue 4 is about exactly that.)
-    assert (np.diff(mean.thickness.values[0]) < 0).all()
+    # Degrees are sorted: dried (0), then the spec's. Every calendered state is thinner, on the
+    # ensemble mean, than the dried one, and the most compressed is less porous. Not asserted:
+    # that 35 % ends thinner than 15 %. This film is ~1.5 secondaries thick, so at 35 % the plane
+    # squeezes the secondaries themselves and they spring back elastically (springback 0.38 and
+    # 0.54 measured), leaving the two degrees within noise; issue 4 is about exactly that.
+    assert (mean.thickness.values[0][1:] < mean.thickness.values[0][0]).all()
     assert mean.porosity.sel(degree=0.35).item() < mean.porosity.sel(degree=0.0).item()
     # Pressing to 35 % leaves every realisation thinner than it dried.
     assert (ds.thickness.sel(degree=0.35) < ds.thickness.sel(degree=0.0)).all()
@@ -91,7 +93,8 @@ def test_rerun_resumes_without_launching_lammps(swept, capsys):
 def test_progress_reports_each_stage(swept):
     _, root = swept
     log = (root / "run.log").read_text()
-    for stage in ("slurry", "drying", "calendering-0.1500", "calendering-0.3500"):
+    for stage in ("slurry", "drying", "pressing-0.1500", "calendering-0.1500", "pressing-0.3500",
+                  "calendering-0.3500"):
         assert f"96-4/r0000 {stage}: done" in log
 
 
@@ -158,7 +161,9 @@ def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, c
     new = after.sel(realisation=[0, 1], degree=[0.0, 0.15, 0.35])
     assert np.array_equal(old.porosity.values, new.porosity.values)  # finished work reused
     relaunched = (work / "r0000" / "launches.log").read_text().splitlines()[len(launches_before):]
-    assert [line.split()[0].split(".")[1] for line in relaunched] == ["calendering-0"]
+    # Only the new degree: its pressing (on from 0.15) and its release.
+    assert sorted(line.split()[0].split(".")[1] for line in relaunched) == [
+        "calendering-0", "pressing-0"]
     assert np.isfinite(after.porosity.sel(degree=0.25).values).all()
     assert after.seed.sel(realisation=2).values.min() >= 1
 

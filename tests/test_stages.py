@@ -10,7 +10,6 @@ from stages.inputs import Numerics
 from stages.lammps_data import CBD_TYPE
 from stages.lammps_env import executable
 from stages.particles import extract_particles
-from stages.protocol import Commands
 from stages.structure import build_structure
 from stages.synthetic import synthetic_volume
 
@@ -115,25 +114,39 @@ def test_drying_one_and_two_ranks_agree(dried_runs):
     assert abs(t1 - t2) / t1 < 0.10
 
 
+def _run_steps(protocol) -> int:
+    """Steps of the first fixed-length run in a protocol."""
+    return next(int(line.split()[1]) for block in protocol.blocks
+                for line in getattr(block, "lines", ()) if line.startswith("run "))
+
+
 def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
+    """Pressings chain through the degrees (each on from the last); each release springs back."""
     d, _, state, fig = dried_runs[1]
+    ff = load_forcefield(shipped_forcefield("dried"))
     out = {}
     for ranks in (1, 2):
+        previous = None
         for degree in (0.1, 0.2):
+            p = tmp_path / f"press{degree}-{ranks}"
+            press = calendering.build_press_inputs(
+                d / "state.data", p, previous=previous, ff=ff, temperature_K=333.0,
+                compression_degree=degree, speed_um_per_us=8.0, numerics=NUMERICS, seed=9)
+            pressed = calendering.run(p, _launcher(ranks))
+            # The plane went down from where the last pressing left it, by the degree's share.
+            down = _run_steps(press)
+            assert pressed["steps"] == down and (p / calendering.PRESSED).exists()
             c = tmp_path / f"cal{degree}-{ranks}"
-            protocol = calendering.build_inputs(
-                d / "state.data", c, ff=load_forcefield(shipped_forcefield("dried")),
-                temperature_K=333.0, compression_degree=degree, speed_um_per_us=8.0,
-                numerics=NUMERICS, seed=9)
+            release = calendering.build_inputs(d / "state.data", p, c, ff=ff,
+                                               temperature_K=333.0, speed_um_per_us=8.0,
+                                               numerics=NUMERICS, seed=9)
             result = calendering.run(c, _launcher(ranks))
             assert result["ranks"] == ranks
-            # The plane's return ends once the film has parted from it, short of the way back.
-            down = next(int(line.split()[1]) for block in protocol.blocks
-                        if isinstance(block, Commands) for line in block.lines
-                        if line.startswith("run "))
-            plane_steps = result["steps"] - result["converge"]["relax"]["steps"]
-            assert down < plane_steps < 2 * down
-            out[degree, ranks] = calendering.read_output(c, result, degree)[1]
+            # The plane's return ends once the film has parted from it, short of the film's top.
+            back = result["steps"] - result["converge"]["relax"]["steps"]
+            assert 0 < back < _run_steps(release)
+            out[degree, ranks] = calendering.read_output(c, result)[1]
+            previous = p
     for (degree, _), f in out.items():
         assert np.isclose(f["pressed_thickness_um"], (1 - degree) * fig["dried_thickness_um"])
         # Released, the electrode regains part of its thickness but stays thinner than it dried.
