@@ -119,17 +119,24 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
         try:
             futures = {}
             group = store.writer(path)
+            for real in todo:
+                store.write_realisation(group, real.case_index, real.index,
+                                        {"status": store.QUEUED})
 
-            def submit(real: Realisation) -> None:
+            def submit(real: Realisation) -> Future:
                 store.write_realisation(group, real.case_index, real.index,
                                         {"status": store.QUEUED})
                 fut = submit_one(cluster.client, spec, real, database, cluster.launcher, path)
                 futures[fut] = real
+                return fut
 
-            for real in todo:
-                submit(real)
+            # One realisation in flight per worker, the next submitted as one ends: they finish
+            # one by one in plan order (results early, an interruption leaves whole ones), and
+            # the scheduler holds a few graphs, not hundreds. A realisation's own parallel
+            # branches still spread over whatever workers are idle.
+            waiting = list(todo)
+            pending = {submit(waiting.pop(0)) for _ in range(min(spec.cluster.workers, len(todo)))}
             watcher = StageWatcher(todo)
-            pending = set(futures)
             n = 0
             while pending:
                 try:
@@ -148,11 +155,13 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                     elif attempts < spec.cluster.max_attempts:
                         print(f"  {real.label}: retrying (attempt {attempts + 1} of "
                               f"{spec.cluster.max_attempts})", file=out, flush=True)
-                        submit(real)
-                        pending.add(next(f for f, r in futures.items() if r is real))
+                        pending.add(submit(real))
+                        continue
                     else:
                         n += 1
                         failed += 1
+                    if waiting:
+                        pending.add(submit(waiting.pop(0)))
         finally:
             page.stop()  # lets open pages fetch the final state first (a few seconds at most)
             cluster.close()
