@@ -210,8 +210,9 @@ def batch_job_id() -> str:
 
 
 # The realisation as a Dask task graph: dried electrode → pressing chain → one release per
-# compression degree → analysis of every state → finish. Each task resumes from the work directory (finished stages
-# are not rerun) and records its progress in the realisation's own chunks of the store.
+# compression degree → analysis of every state → finish. Each task resumes from the work
+# directory (finished stages are not rerun) and records its progress in the realisation's own
+# chunks of the store.
 
 def run_dried(spec: Spec, real: Realisation, database: Path, launcher: Sequence[str],
               store_path: Path | None) -> dict:
