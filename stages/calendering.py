@@ -48,13 +48,6 @@ PREVIOUS = "previous.restart"  # a pressing's copy of the previous pressing's re
 PLANE_FILE = "plane.json"  # where the pressing left the plane, for the next stages
 
 
-def _dried_copy(dried_data: Path, directory: Path) -> BeadState:
-    # Re-written rather than copied: LAMMPS cannot read back the zero per-type masses it writes.
-    dried = read_data(dried_data)
-    write_data(dried, directory / INPUT_DATA, title="mesosweep dried electrode")
-    return dried
-
-
 def stop_um(dried: BeadState, compression_degree: float) -> float:
     """Height (µm) where the plane stops for ``compression_degree``."""
     return (1.0 - compression_degree) * film_thickness_um(dried)
@@ -66,9 +59,12 @@ def build_press_inputs(dried_data: Path, directory: Path, *, previous: Path | No
     """Write the pressing to ``compression_degree`` into ``directory``: from the dried film's
     top, or on from the pressing directory ``previous`` (a smaller degree) where it stopped."""
     directory.mkdir(parents=True, exist_ok=True)
-    dried = _dried_copy(dried_data, directory)
+    dried = read_data(dried_data)
     dt = timestep_us(ff, dried, numerics.timestep_fraction)
     if previous is None:
+        # LAMMPS reads the dried film here only; later stages start from restarts. Re-written
+        # rather than copied: LAMMPS cannot read back the zero per-type masses it writes.
+        write_data(dried, directory / INPUT_DATA, title="mesosweep dried electrode")
         start = electrode_top_um(dried)
         setup = setup_commands(ff, dried, INPUT_DATA, "p p f", dt)
     else:
@@ -102,7 +98,7 @@ def build_inputs(dried_data: Path, pressing: Path, directory: Path, *, ff: Force
     """Write the release from the pressing directory ``pressing`` into ``directory``: the plane
     rises from its stop until the film has parted from it, then the film relaxes."""
     directory.mkdir(parents=True, exist_ok=True)
-    dried = _dried_copy(dried_data, directory)
+    dried = read_data(dried_data)
     shutil.copyfile(pressing / PRESSED, directory / PRESSED)
     plane = json.loads((pressing / PLANE_FILE).read_text())
     (directory / PLANE_FILE).write_text(json.dumps(plane))
