@@ -124,8 +124,6 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                                         {"status": store.QUEUED})
 
             def submit(real: Realisation) -> Future:
-                store.write_realisation(group, real.case_index, real.index,
-                                        {"status": store.QUEUED})
                 fut = submit_one(cluster.client, spec, real, database, cluster.launcher, path)
                 futures[fut] = real
                 return fut
@@ -155,6 +153,8 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                     elif attempts < spec.cluster.max_attempts:
                         print(f"  {real.label}: retrying (attempt {attempts + 1} of "
                               f"{spec.cluster.max_attempts})", file=out, flush=True)
+                        store.write_realisation(group, real.case_index, real.index,
+                                                {"status": store.QUEUED})
                         pending.add(submit(real))
                         continue
                     else:
