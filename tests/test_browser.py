@@ -86,14 +86,21 @@ def screenshot(driver, name: str) -> Path:
 
 
 def dom_totals(driver) -> dict[str, int | str]:
-    """The four big counts and the live indicator, as the reader sees them."""
-    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    """The four big counts and the live indicator, as the reader sees them.
 
-    out: dict[str, int | str] = {}
-    for s in STATES:
-        text = driver.find_element(By.ID, f"total-{s}").text
-        out[s] = int(text) if text.isdigit() else -1
-    out["live"] = driver.find_element(By.ID, "live").get_attribute("data-state")
+    Read in one script, which runs between two renders of the page: element by element, a
+    render could land between the reads and mix the counts of one poll with the live state of
+    the next (e.g. the last "running" counts beside "final").
+    """
+    values = driver.execute_script(
+        "const states = arguments[0];"
+        "const out = Object.fromEntries(states.map("
+        "  s => [s, document.getElementById(`total-${s}`).textContent.trim()]));"
+        "out.live = document.getElementById('live').dataset.state;"
+        "return out;", list(STATES))
+    out: dict[str, int | str] = {s: int(values[s]) if values[s].isdigit() else -1
+                                 for s in STATES}
+    out["live"] = values["live"]
     return out
 
 
