@@ -3,6 +3,7 @@ and the intra- / inter-particle distinction checked in LAMMPS."""
 
 import dataclasses
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -229,3 +230,57 @@ def test_slurry_opens_initial_overlaps_before_the_barostat(tmp_path):
     limit = next(i for i, c in enumerate(lines) if c.startswith("fix integrate all nve/limit"))
     barostat = next(i for i, c in enumerate(lines) if c.startswith("fix barostat"))
     assert limit < lines.index("fix integrate all nve/sphere", limit) < barostat
+
+
+def _pull_off_separation_um(directory: Path, coeffs: str, diameter_um: float,
+                            skin_um: float) -> float:
+    """Pull two beads apart at 1 µm/µs from a small overlap in LAMMPS; the last centre
+    distance (µm, 0.01 µm resolution) at which their granular contact still pulls."""
+    from stages.lammps_env import child_environment, executable
+
+    directory.mkdir()
+    (directory / "in.pull").write_text("\n".join([
+        "units micro", "atom_style sphere", "atom_modify map array", "boundary f f f",
+        "comm_modify vel yes", "region box block -20 20 -20 20 -20 20", "create_box 1 box",
+        "create_atoms 1 single 0 0 0", f"create_atoms 1 single {0.97 * diameter_um} 0 0",
+        f"set type 1 diameter {diameter_um}", "set type 1 density 1.0",
+        "pair_style granular", f"pair_coeff 1 1 {coeffs}",
+        f"neighbor {skin_um} bin", "neigh_modify delay 0 every 1 check yes",
+        "timestep 0.001", "group one id 1", "group two id 2",
+        "fix hold one move linear 0 0 0", "fix pull two move linear 1.0 0 0",
+        "compute pl all pair/local dist force", "compute fmin all reduce min c_pl[2] inputs local",
+        "variable r equal x[2]-x[1]", "thermo_style custom step v_r c_fmin", "thermo 10",
+        "thermo_modify norm no", f"run {int(0.5 * diameter_um / 0.001)}"]) + "\n")
+    subprocess.run([executable("lmp"), "-in", "in.pull", "-log", "log.lammps", "-screen", "none",
+                    "-nocite"], cwd=directory, env=child_environment(), check=True, timeout=120)
+    rows = []
+    for line in (directory / "log.lammps").read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].isdigit():
+            rows.append((float(parts[1]), float(parts[2])))
+    pulling = [r for r, f in rows if f < 0.0]
+    assert rows and pulling, rows[:5]
+    return max(pulling)
+
+
+def test_a_jkr_contact_holds_in_tension_to_its_pull_off_whatever_the_neighbour_skin(tmp_path):
+    """LAMMPS's granular cutoff includes the JKR pull-off distance, so the neighbour skin only
+    sets how often lists are rebuilt, never which contacts exist: the liquid CBD's soft, sticky
+    contact breaks at the same separation, well beyond touching, with a skin far smaller than
+    that distance and with a generous one. (stages.inputs.neighbour_skin_um relies on it.)"""
+    from stages.inputs import neighbour_skin_um
+    from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
+
+    ff = load_forcefield(shipped_forcefield("slurry-paper"))
+    line = next(c for c in pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"})
+                if c.startswith(f"pair_coeff {CBD_TYPE} {CBD_TYPE} granular "))
+    coeffs = line.split(" granular ", 1)[1]
+    tiny = _pull_off_separation_um(tmp_path / "tiny", coeffs, 6.2, 0.01)
+    wide = _pull_off_separation_um(tmp_path / "wide", coeffs, 6.2, 3.0)
+    assert tiny == pytest.approx(wide, abs=1e-9)
+    assert tiny > 6.2 + 0.05  # in tension beyond contact, by more than the tiny skin
+    # The skin of a slurry (1.59 and 6.2 µm beads) follows the smallest bead.
+    two = BeadState(np.zeros(3), np.full(3, 20.0), np.array([AM_TYPE, CBD_TYPE]),
+                    np.zeros((2, 3)), np.array([1.593, 6.2]), np.array([4.68, 0.95]),
+                    np.array([1, 0]), np.zeros((2, 3), np.int64), np.zeros((0, 3), np.int64))
+    assert neighbour_skin_um(two) == pytest.approx(0.3 * 1.593)
