@@ -126,12 +126,20 @@ def neighbour_skin_um(state: BeadState) -> float:
     return 0.3 * float(state.diameter_um.min())
 
 
+BALANCE_EVERY = 1000  # steps between load-balance checks (a cheap reduction when nothing moves)
+
+
 def _run_settings(state: BeadState, dt: float) -> list[str]:
-    """Communication, neighbour lists, timestep and the thickness variables (not in restarts)."""
+    """Communication, neighbour lists, load balance, timestep and the thickness variables (not
+    in restarts)."""
     return [
         "comm_modify vel yes",
         f"neighbor {neighbour_skin_um(state):.6g} bin",
         "neigh_modify delay 0 every 1 check yes",
+        # A film fills the bottom of its box (the plane starts above it), and LAMMPS cuts the
+        # box evenly: the ranks above the film sat idle. Shift the cuts to even out the beads
+        # (docs/physics.md, "Parallel load").
+        f"fix balance all balance {BALANCE_EVERY} 1.1 shift xyz 10 1.05",
         f"timestep {dt:.6g}",
         "variable ztop atom z+radius",
         "compute ztopmax all reduce max v_ztop",

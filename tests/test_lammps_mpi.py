@@ -98,3 +98,24 @@ def test_throughput_comparison_cuts_every_run_alike(tmp_path):
     cut.write(tmp_path)
     result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
     assert result["steps"] == 230
+
+
+def test_load_balance_evens_out_a_film_at_the_bottom_of_its_box(tmp_path):
+    """Beads only in the lowest quarter of a tall box (a film below its plane): split into two
+    equal slabs, one rank owns nothing; with ``fix balance`` both own about half."""
+    from bench.load_balance import balance_speedup
+
+    lines = ["units micro", "atom_style sphere", "boundary p p f", "lattice sc 1.2",
+             "region box block 0 8 0 8 0 32", "create_box 1 box",
+             "region film block 0 8 0 8 0 8", "create_atoms 1 region film",
+             "set type 1 diameter 1.0", "set type 1 density 1.0",
+             "pair_style lj/cut 2.5", "pair_coeff 1 1 1.0 1.0", "neighbor 0.3 bin",
+             "fix balance all balance 100 1.1 shift xyz 10 1.05",
+             "fix integrate all nve/sphere", "timestep 1e-4", "run 200"]
+    Protocol("film", (Commands(tuple(lines)),), atoms=0).write(tmp_path)
+    fig = balance_speedup(tmp_path, steps=200, ranks=2, repeats=1)
+    empty, n = fig["atoms_spread_unbalanced"]
+    assert empty == 0 and n > 400  # the rank above the film owns nothing
+    few, many = fig["atoms_spread_balanced"]
+    assert few + many == n and many <= 1.2 * n / 2  # the cut falls between lattice planes (4 | 5)
+    assert fig["balance_speedup"] > 0.0

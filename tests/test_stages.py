@@ -21,7 +21,7 @@ NUMERICS = Numerics(timestep_fraction=0.1, check_steps=400, max_steps=6000, rela
 def initial():
     rng = np.random.default_rng(3)
     db = extract_particles(synthetic_volume(12, (2.0, 4.0), 0.642, rng), 0.642)
-    s = build_structure(db, box_um=(10.0, 10.0, 30.0), am_volume_fraction=0.05,
+    s = build_structure(db, box_um=(10.0, 10.0, 60.0), am_volume_fraction=0.05,
                         am_mass_percent=96.0, cbd_mass_percent=4.0, am_density_g_cm3=4.68,
                         cbd_density_g_cm3=0.95, cbd_diameter_um=6.2, cbd_check_diameter_um=1.3,
                         rng=rng)
@@ -137,6 +137,13 @@ def _run_steps(protocol) -> int:
                 for line in getattr(block, "lines", ()) if line.startswith("run "))
 
 
+# 20 points apart: the tiny film (9.4 µm, about three secondaries thick) springs back by ~20 %
+# of its pressed thickness at 30 % (8.22 µm at 10 %; 6.60 pressed, 7.90 released at 30 %), so
+# a 10-point step could be undone. In a film 4.6 µm thick (one or two secondaries) the
+# springback reached 30 %: too few secondaries to rearrange, they are squeezed and rebound.
+DEGREES = (0.1, 0.3)
+
+
 def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
     """Pressings chain through the degrees (each on from the last); each release springs back."""
     d, _, state, fig = dried_runs[1]
@@ -144,7 +151,7 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
     out = {}
     for ranks in (1, 2):
         previous = None
-        for degree in (0.1, 0.2):
+        for degree in DEGREES:
             p = tmp_path / f"press{degree}-{ranks}"
             press = calendering.build_press_inputs(
                 d / "state.data", p, previous=previous, ff=ff, temperature_K=333.0,
@@ -170,8 +177,8 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
         assert 0.9 * f["pressed_thickness_um"] < f["calendered_thickness_um"]
         assert f["calendered_thickness_um"] < fig["dried_thickness_um"]
     for ranks in (1, 2):
-        assert out[0.2, ranks]["calendered_thickness_um"] < out[0.1, ranks]["calendered_thickness_um"]
+        assert out[0.3, ranks]["calendered_thickness_um"] < out[0.1, ranks]["calendered_thickness_um"]
     # 1 and 2 ranks agree statistically: 10 % on the calendered thickness.
-    for degree in (0.1, 0.2):
+    for degree in DEGREES:
         t1, t2 = (out[degree, r]["calendered_thickness_um"] for r in (1, 2))
         assert abs(t1 - t2) / t1 < 0.10
