@@ -9,15 +9,14 @@ without balancing the ranks above the film wait for the others.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.stage_throughput import _copy_inputs, _timed, truncated
+from bench.stage_throughput import copy_inputs, stage_parser, timed, truncated
 from stages.lammps_env import executable
-from stages.protocol import PROTOCOL_FILE, Protocol
+from stages.protocol import Protocol
 
 _PAIR = re.compile(r"^Pair\s*\|\s*([\d.eE+-]+)\s*\|\s*[\d.eE+-]+\s*\|\s*([\d.eE+-]+)", re.MULTILINE)
 _NLOCAL = re.compile(r"^Nlocal:\s*[\d.eE+-]+ ave\s+([\d.eE+-]+) max\s+([\d.eE+-]+) min",
@@ -58,11 +57,11 @@ def balance_speedup(stage_dir: Path, steps: int, ranks: int, repeats: int) -> di
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
         dirs = {k: Path(tmp) / k for k in inputs}
         for k, d in dirs.items():
-            _copy_inputs(stage_dir, d)
+            copy_inputs(stage_dir, d)
             (d / "in.stage").write_text(inputs[k])
         for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
             for k, d in dirs.items():
-                times[k].append(_timed([*mpiexec, executable("lmp"), "-in", "in.stage", "-log",
+                times[k].append(timed([*mpiexec, executable("lmp"), "-in", "in.stage", "-log",
                                         "log.lammps", "-screen", "none", "-nocite"], d))
                 log = (d / "log.lammps").read_text()
                 spread[k], atoms[k] = pair_spread_s(log), atoms_spread(log)
@@ -76,13 +75,7 @@ def balance_speedup(stage_dir: Path, steps: int, ranks: int, repeats: int) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench load_balance", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage_dir", type=Path, nargs="+",
-                        help=f"stage work directories (each holds {PROTOCOL_FILE})")
-    parser.add_argument("--steps", type=int, default=2000, help="steps per run")
-    parser.add_argument("--ranks", type=int, default=2, help="MPI ranks (at least 2)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each side; best counts")
+    parser = stage_parser("load_balance", __doc__, ranks=2)
     args = parser.parse_args(argv)
     if args.ranks < 2:
         parser.error("--ranks: balancing needs at least 2 ranks")

@@ -43,13 +43,14 @@ def truncated(protocol: Protocol, steps: int) -> Protocol:
     return dataclasses.replace(protocol, blocks=tuple(blocks))
 
 
-def _timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path) -> float:
+    """Wall time of one command run to completion in ``cwd``, s."""
     started = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=child_environment(), check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def _copy_inputs(stage_dir: Path, to: Path) -> None:
+def copy_inputs(stage_dir: Path, to: Path) -> None:
     """The stage's LAMMPS inputs (data and restart files, not its outputs) into ``to``."""
     to.mkdir(parents=True)
     outputs = set(Protocol.read(stage_dir).outputs.values())
@@ -67,14 +68,14 @@ def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> d
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
         ours, bare = Path(tmp) / "ours", Path(tmp) / "bare"
         for d in (ours, bare):
-            _copy_inputs(stage_dir, d)
+            copy_inputs(stage_dir, d)
         protocol.write(ours)
         (bare / BARE_INPUT).write_text(protocol.render())
         mpiexec = [executable("mpiexec"), "-n", str(ranks)]
         t_ours, t_bare = [], []
         for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
-            t_ours.append(_timed([*mpiexec, sys.executable, "-m", "stages.runner", str(ours)], ours))
-            t_bare.append(_timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
+            t_ours.append(timed([*mpiexec, sys.executable, "-m", "stages.runner", str(ours)], ours))
+            t_bare.append(timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
                                   "log.lammps", "-screen", "none", "-nocite"], bare))
     atom_steps = protocol.atoms * total
     return {"stage": protocol.stage, "atoms": protocol.atoms, "steps": total, "ranks": ranks,
@@ -91,15 +92,20 @@ def print_ratio(fig: dict) -> None:
     print(f"  throughput ratio       {fig['throughput_ratio']:.3f}   (goal >= 0.95)", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench stage_throughput", description=__doc__,
+def stage_parser(figure: str, doc: str, ranks: int) -> argparse.ArgumentParser:
+    """Options of a figure measured on stage work directories: dirs, steps, ranks, repeats."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench {figure}", description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage_dir", type=Path, nargs="+",
                         help=f"stage work directories (each holds {PROTOCOL_FILE})")
     parser.add_argument("--steps", type=int, default=2000, help="steps per run")
-    parser.add_argument("--ranks", type=int, default=1, help="MPI ranks")
+    parser.add_argument("--ranks", type=int, default=ranks, help="MPI ranks")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side; best counts")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = stage_parser("stage_throughput", __doc__, ranks=1).parse_args(argv)
     for d in args.stage_dir:
         print_ratio(throughput_ratio(d, args.steps, args.ranks, args.repeats))
     return 0
