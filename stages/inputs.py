@@ -27,6 +27,7 @@ from stages.forcefield import (
 from stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
 from stages.lammps_env import child_environment
 from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
+from stages.runner import WATCHDOG, WATCHDOG_EVERY
 
 STATE_FILE = "state.data"
 KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
@@ -140,11 +141,27 @@ def _run_settings(state: BeadState, dt: float) -> list[str]:
         # box evenly: the ranks above the film sat idle. Shift the cuts to even out the beads
         # (docs/physics.md, "Parallel load").
         f"fix balance all balance {BALANCE_EVERY} 1.1 shift xyz 10 1.05",
+        *watchdog_commands(state.n),
         f"timestep {dt:.6g}",
         "variable ztop atom z+radius",
         "compute ztopmax all reduce max v_ztop",
         "variable thickness equal c_ztopmax",
         "variable density_g_cm3 equal density",
+    ]
+
+
+def watchdog_commands(atoms: int) -> list[str]:
+    """Stop LAMMPS within ``WATCHDOG_EVERY`` steps of a blow-up: a non-finite kinetic or
+    potential energy (x - x is NaN for NaN and ±inf), or fewer than ``atoms`` beads.
+
+    LAMMPS alone notices lost atoms only at thermo output and NaN coordinates only when it
+    rebuilds neighbour lists; the convergence checks come every ``check_steps`` (20 000 at
+    the paper's scale, minutes of wall time). Energies are tallied on one step in 100 for it.
+    """
+    return [
+        f'variable {WATCHDOG} equal "(ke-ke) != (ke-ke) || (pe-pe) != (pe-pe) || '
+        f'atoms != {int(atoms)}"',
+        f"fix {WATCHDOG} all halt {WATCHDOG_EVERY} v_{WATCHDOG} > 0.5 error hard message yes",
     ]
 
 

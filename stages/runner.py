@@ -2,7 +2,8 @@
 
 Every rank drives one LAMMPS instance on ``MPI.COMM_WORLD``; rank 0 writes ``result.json``
 (steps, wall time, throughput, convergence history, final thermo, or the failure with its step
-and last thermo line). A blow-up (lost atoms, non-finite energy) stops the run at once.
+and last thermo line). A blow-up (lost atoms, non-finite energy) stops the run within
+``WATCHDOG_EVERY`` steps, whatever the protocol's thermo or convergence intervals.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from stages.lammps_env import new_lammps, preload_mpi
 from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
 
 THERMO_KEYS = ("step", "atoms", "ke", "pe", "press", "vol", "density", "lx", "ly", "lz")
+# ID of the protocol's blow-up watchdog (a ``fix halt``, stages.inputs.watchdog_commands); its
+# LAMMPS error names it, and the failure then says what it checks.
+WATCHDOG = "blowup"
+WATCHDOG_EVERY = 100  # steps between its checks: a blow-up stops the run within them
 
 
 class StageFailure(RuntimeError):
@@ -115,8 +120,10 @@ def execute(directory: Path, comm: Any) -> dict:
         if not isinstance(exc, StageFailure):
             thermo = _thermo(lmp)
             # Its first line is LAMMPS's ERROR line; the rest is a link to the manual.
-            exc = StageFailure(protocol.stage, int(thermo.get("step", -1)), thermo,
-                               (str(exc).strip().splitlines() or [""])[0])
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            if f"fix-id {WATCHDOG} " in reason:
+                reason = f"blow-up: non-finite energy or lost atoms ({reason})"
+            exc = StageFailure(protocol.stage, int(thermo.get("step", -1)), thermo, reason)
         result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
                   "step": exc.step, "last_thermo": exc.thermo, "converge": converge}
     finally:

@@ -83,6 +83,33 @@ def test_lost_atoms_stop_the_stage_with_step_and_thermo(tmp_path):
     assert result["status"] == "failed"
 
 
+def test_watchdog_stops_a_blow_up_long_before_the_next_check(tmp_path):
+    """A bead lost through a fixed boundary on step ~10: with thermo output and convergence
+    checks 50 000 steps apart, only the watchdog can stop the run, and it does by step 100."""
+    from stages.inputs import watchdog_commands
+    from stages.runner import WATCHDOG_EVERY
+
+    lines = [ln for ln in JKR_PAIR if not ln.startswith(("boundary", "thermo"))]
+    lines.insert(2, "boundary f f f")
+    lines += ["velocity all set 1e4 0 0", "thermo 50000", "thermo_modify lost ignore",
+              *watchdog_commands(2)]
+    Protocol("pair-test", (Commands(tuple(lines)), Converge("gap", "gap", 50_000, 100_000, 1e-3)),
+             atoms=2).write(tmp_path)
+    with pytest.raises(StageError) as err:
+        run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
+    assert "blow-up: non-finite energy or lost atoms" in str(err.value)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "failed" and 0 < result["step"] <= WATCHDOG_EVERY
+
+
+def test_watchdog_lets_a_sound_run_finish(tmp_path):
+    from stages.inputs import watchdog_commands
+
+    _protocol(tmp_path, [*JKR_PAIR, *watchdog_commands(2)])
+    result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
+    assert result["status"] == "done" and result["steps"] >= 1000
+
+
 def test_throughput_comparison_cuts_every_run_alike(tmp_path):
     from bench.stage_throughput import truncated
 
