@@ -131,8 +131,8 @@ BALANCE_EVERY = 1000  # steps between load-balance checks (a cheap reduction whe
 
 
 def _run_settings(state: BeadState, dt: float) -> list[str]:
-    """Communication, neighbour lists, load balance, timestep and the thickness variables (not
-    in restarts)."""
+    """Communication, neighbour lists, load balance, blow-up watchdog, timestep and the
+    thickness variables (not in restarts)."""
     return [
         "comm_modify vel yes",
         f"neighbor {neighbour_skin_um(state):.6g} bin",
