@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+import xarray as xr
 from distributed import Future
 
 from ensemble import resume, store
@@ -185,11 +186,17 @@ def print_summary(path: Path, out: TextIO) -> None:
         for deg in ds["degree"].values:
             sel = ds[["porosity", "thickness"]].sel(case=case, degree=deg).where(done.sel(case=case))
             por, thick = sel["porosity"], sel["thickness"]
-            # Sample standard deviation (ddof=1): the spread of the ensemble, not of these n.
-            print(f"{case:<12}{deg:>8.3f}{n_done:>6}"
-                  f"{float(por.mean()):>17.3f} ± {float(por.std(ddof=1)):<5.3f}"
-                  f"{float(thick.mean()):>11.2f} ± {float(thick.std(ddof=1)):<5.2f}", file=out)
+            print(f"{case:<12}{deg:>8.3f}{n_done:>6}{_mean_sd(por, 17, 3)}{_mean_sd(thick, 11, 2)}",
+                  file=out)
     failed = int((ds["status"] == store.FAILED).sum())
     if failed:
         print(f"{failed} realisation(s) failed: see the store's 'error' variable", file=out)
     out.flush()
+
+
+def _mean_sd(values: xr.DataArray, width: int, digits: int) -> str:
+    """``mean ± sd`` of the finite values; the sd is the sample's (ddof=1), the spread of the
+    ensemble, so with fewer than two values it is unknown and shown as a dash, not as nan."""
+    n = int(values.count())
+    sd = f"{float(values.std(ddof=1)):<5.{digits}f}" if n > 1 else f"{'-':<5}"
+    return f"{float(values.mean()):>{width}.{digits}f} ± {sd}"

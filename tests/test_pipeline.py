@@ -90,6 +90,28 @@ def test_rerun_resumes_without_launching_lammps(swept, capsys):
     assert "nothing to do" in capsys.readouterr().out
 
 
+def test_summary_gives_mean_and_spread_and_a_dash_where_one_realisation_has_no_spread(swept):
+    import io
+
+    import xarray as xr
+
+    from ensemble.runner import _mean_sd, print_summary
+
+    _, root = swept
+    out = io.StringIO()
+    print_summary(root / "tiny.zarr", out)
+    rows = [line.split() for line in out.getvalue().splitlines() if line.startswith("96-4")]
+    assert [float(r[1]) for r in rows] == [0.0, 0.15, 0.35]
+    ds = xr.open_zarr(root / "tiny.zarr")
+    for row, deg in zip(rows, (0.0, 0.15, 0.35)):
+        por = ds.porosity.sel(case="96-4", degree=deg).values
+        assert int(row[2]) == 2
+        assert float(row[3]) == pytest.approx(por.mean(), abs=5e-4)
+        assert float(row[5]) == pytest.approx(por.std(ddof=1), abs=5e-4)
+    one = _mean_sd(xr.DataArray([0.41, np.nan]), 8, 3)
+    assert one.split() == ["0.410", "±", "-"]
+
+
 def test_progress_reports_each_stage(swept):
     _, root = swept
     log = (root / "run.log").read_text()
