@@ -85,6 +85,13 @@ def test_shipped_sets_load_and_differ_as_the_paper_says():
     # near the ~2.6 um spacing that 2.14 g/cm3 leaves the 6.2 um beads.
     assert paper.contact["cbd"].friction == 0.0
     assert 2.3 < 2 ** (1 / 6) * paper.lj["cbd"].sigma_um < 2.7
+    # The 94:6 slurry's experimental density asks for a denser liquid (docs/physics.md): the same
+    # set but a smaller liquid core, its cutoff still 2.5 sigma.
+    wet = load_forcefield(shipped_forcefield("slurry-paper-94-6"))
+    assert wet.lj["cbd"].sigma_um < paper.lj["cbd"].sigma_um
+    assert wet.lj["cbd"].cutoff_um == pytest.approx(2.5 * wet.lj["cbd"].sigma_um)
+    assert wet.lj["cbd"].epsilon_fJ == paper.lj["cbd"].epsilon_fJ
+    assert (wet.materials, wet.contact, wet.lj["am"]) == (paper.materials, paper.contact, paper.lj["am"])
     for ff in (slurry, dried, paper):
         assert ff.materials["am"].youngs_modulus_GPa == 135.0  # paper Table 1
         assert ff.materials["collector"].youngs_modulus_GPa == 69.0
