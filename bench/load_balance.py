@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.stage_throughput import copy_inputs, stage_parser, timed, truncated
-from stages.lammps_env import executable
+from bench.stage_throughput import bare_lmp_with_and_without, stage_parser
 from stages.protocol import Protocol
 
 _PAIR = re.compile(r"^Pair\s*\|\s*([\d.eE+-]+)\s*\|\s*[\d.eE+-]+\s*\|\s*([\d.eE+-]+)", re.MULTILINE)
@@ -43,35 +41,14 @@ def atoms_spread(log_text: str) -> tuple[int, int]:
 
 def balance_speedup(stage_dir: Path, steps: int, ranks: int, repeats: int) -> dict:
     """Bare lmp on ``stage_dir``'s protocol cut to ``steps``, with and without ``fix balance``."""
-    text = truncated(Protocol.read(stage_dir), steps).render()
-    lines = text.splitlines()
-    if not any(line.startswith("fix balance ") for line in lines):
-        raise SystemExit(f"{stage_dir}: its protocol has no 'fix balance' (made by an older "
-                         "mesosweep?): rebuild the stage's inputs first")
-    inputs = {"balanced": text,
-              "unbalanced": "\n".join(x for x in lines if not x.startswith("fix balance ")) + "\n"}
-    mpiexec = [executable("mpiexec"), "-n", str(ranks)]
-    times: dict[str, list[float]] = {k: [] for k in inputs}
-    spread: dict[str, tuple[float, float]] = {}
-    atoms: dict[str, tuple[int, int]] = {}
-    with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
-        dirs = {k: Path(tmp) / k for k in inputs}
-        for k, d in dirs.items():
-            copy_inputs(stage_dir, d)
-            (d / "in.stage").write_text(inputs[k])
-        for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
-            for k, d in dirs.items():
-                times[k].append(timed([*mpiexec, executable("lmp"), "-in", "in.stage", "-log",
-                                        "log.lammps", "-screen", "none", "-nocite"], d))
-                log = (d / "log.lammps").read_text()
-                spread[k], atoms[k] = pair_spread_s(log), atoms_spread(log)
-    return {"stage": Protocol.read(stage_dir).stage, "ranks": ranks, "steps": steps,
-            "balanced_s": min(times["balanced"]), "unbalanced_s": min(times["unbalanced"]),
-            "pair_spread_balanced_s": spread["balanced"],
-            "pair_spread_unbalanced_s": spread["unbalanced"],
-            "atoms_spread_balanced": atoms["balanced"],
-            "atoms_spread_unbalanced": atoms["unbalanced"],
-            "balance_speedup": min(times["unbalanced"]) / min(times["balanced"])}
+    times, logs = bare_lmp_with_and_without(stage_dir, steps, ranks, repeats, ("fix balance ",))
+    fig = {"stage": Protocol.read(stage_dir).stage, "ranks": ranks, "steps": steps,
+           "balance_speedup": times["without"] / times["with"]}
+    for side, key in (("balanced", "with"), ("unbalanced", "without")):
+        fig[f"{side}_s"] = times[key]
+        fig[f"pair_spread_{side}_s"] = pair_spread_s(logs[key])
+        fig[f"atoms_spread_{side}"] = atoms_spread(logs[key])
+    return fig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,6 +84,34 @@ def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> d
             "throughput_ratio": min(t_bare) / min(t_ours)}
 
 
+def bare_lmp_with_and_without(stage_dir: Path, steps: int, ranks: int, repeats: int,
+                              dropped: tuple[str, ...]) -> tuple[dict[str, float], dict[str, str]]:
+    """Bare lmp on ``stage_dir``'s protocol cut to ``steps``, as it is ("with") and without its
+    lines that start with any of ``dropped`` ("without"): best wall time of ``repeats`` per side,
+    s, and each side's last LAMMPS log."""
+    text = truncated(Protocol.read(stage_dir), steps).render()
+    lines = text.splitlines()
+    if not any(line.startswith(dropped) for line in lines):
+        raise SystemExit(f"{stage_dir}: its protocol has no line starting with {dropped} (made by "
+                         "an older mesosweep?): rebuild the stage's inputs first")
+    inputs = {"with": text,
+              "without": "\n".join(x for x in lines if not x.startswith(dropped)) + "\n"}
+    mpiexec = [executable("mpiexec"), "-n", str(ranks)]
+    times: dict[str, list[float]] = {k: [] for k in inputs}
+    logs: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
+        dirs = {k: Path(tmp) / k for k in inputs}
+        for k, d in dirs.items():
+            copy_inputs(stage_dir, d)
+            (d / BARE_INPUT).write_text(inputs[k])
+        for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
+            for k, d in dirs.items():
+                times[k].append(timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
+                                        "log.lammps", "-screen", "none", "-nocite"], d))
+                logs[k] = (d / "log.lammps").read_text()
+    return {k: min(v) for k, v in times.items()}, logs
+
+
 def print_ratio(fig: dict) -> None:
     print(f"{fig['stage']} stage, {fig['atoms']} atoms x {fig['steps']} steps on "
           f"{fig['ranks']} rank(s):")
