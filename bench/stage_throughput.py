@@ -50,6 +50,12 @@ def timed(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
+def bare_lmp(ranks: int) -> list[str]:
+    """Bare ``lmp`` under ``ranks`` MPI ranks on ``BARE_INPUT`` in the working directory."""
+    return [executable("mpiexec"), "-n", str(ranks), executable("lmp"), "-in", BARE_INPUT,
+            "-log", "log.lammps", "-screen", "none", "-nocite"]
+
+
 def copy_inputs(stage_dir: Path, to: Path) -> None:
     """The stage's LAMMPS inputs (data and restart files, not its outputs) into ``to``."""
     to.mkdir(parents=True)
@@ -71,12 +77,11 @@ def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> d
             copy_inputs(stage_dir, d)
         protocol.write(ours)
         (bare / BARE_INPUT).write_text(protocol.render())
-        mpiexec = [executable("mpiexec"), "-n", str(ranks)]
+        runner = [executable("mpiexec"), "-n", str(ranks), sys.executable, "-m", "stages.runner"]
         t_ours, t_bare = [], []
         for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
-            t_ours.append(timed([*mpiexec, sys.executable, "-m", "stages.runner", str(ours)], ours))
-            t_bare.append(timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
-                                  "log.lammps", "-screen", "none", "-nocite"], bare))
+            t_ours.append(timed([*runner, str(ours)], ours))
+            t_bare.append(timed(bare_lmp(ranks), bare))
     atom_steps = protocol.atoms * total
     return {"stage": protocol.stage, "atoms": protocol.atoms, "steps": total, "ranks": ranks,
             "ours_atom_steps_per_s": atom_steps / min(t_ours),
@@ -96,7 +101,6 @@ def bare_lmp_with_and_without(stage_dir: Path, steps: int, ranks: int, repeats: 
                          "an older mesosweep?): rebuild the stage's inputs first")
     inputs = {"with": text,
               "without": "\n".join(x for x in lines if not x.startswith(dropped)) + "\n"}
-    mpiexec = [executable("mpiexec"), "-n", str(ranks)]
     times: dict[str, list[float]] = {k: [] for k in inputs}
     logs: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
@@ -106,8 +110,7 @@ def bare_lmp_with_and_without(stage_dir: Path, steps: int, ranks: int, repeats: 
             (d / BARE_INPUT).write_text(inputs[k])
         for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
             for k, d in dirs.items():
-                times[k].append(timed([*mpiexec, executable("lmp"), "-in", BARE_INPUT, "-log",
-                                        "log.lammps", "-screen", "none", "-nocite"], d))
+                times[k].append(timed(bare_lmp(ranks), d))
                 logs[k] = (d / "log.lammps").read_text()
     return {k: min(v) for k, v in times.items()}, logs
 

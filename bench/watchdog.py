@@ -16,10 +16,13 @@ from stages.protocol import Protocol
 from stages.runner import WATCHDOG, WATCHDOG_EVERY
 
 
+#: How the lines of ``stages.inputs.watchdog_commands`` start: what the bare side drops.
+WATCHDOG_LINES = (f"variable {WATCHDOG} ", f"fix {WATCHDOG} ")
+
+
 def watchdog_cost(stage_dir: Path, steps: int, ranks: int, repeats: int) -> dict:
     """Bare lmp on ``stage_dir``'s protocol cut to ``steps``, with and without the watchdog."""
-    times, _ = bare_lmp_with_and_without(stage_dir, steps, ranks, repeats,
-                                         (f"variable {WATCHDOG} ", f"fix {WATCHDOG} "))
+    times, _ = bare_lmp_with_and_without(stage_dir, steps, ranks, repeats, WATCHDOG_LINES)
     return {"stage": Protocol.read(stage_dir).stage, "ranks": ranks, "steps": steps,
             "with_s": times["with"], "without_s": times["without"],
             "watchdog_cost": times["with"] / times["without"]}

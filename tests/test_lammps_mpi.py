@@ -150,12 +150,12 @@ def test_load_balance_evens_out_a_film_at_the_bottom_of_its_box(tmp_path):
 
 def test_watchdog_bench_runs_the_same_input_with_and_without_only_the_watchdog(tmp_path):
     from bench.stage_throughput import bare_lmp_with_and_without
-    from bench.watchdog import watchdog_cost
+    from bench.watchdog import WATCHDOG_LINES, watchdog_cost
     from stages.inputs import watchdog_commands
 
     lines = [*JKR_PAIR, *watchdog_commands(2), "run 500"]
     Protocol("slurry", (Commands(tuple(lines)),), atoms=2).write(tmp_path)
-    times, logs = bare_lmp_with_and_without(tmp_path, 500, 1, 1, ("variable blowup ", "fix blowup "))
+    times, logs = bare_lmp_with_and_without(tmp_path, 500, 1, 1, WATCHDOG_LINES)
     assert "fix blowup all halt" in logs["with"] and "blowup" not in logs["without"]
     for log in logs.values():  # the rest of the input, and so the run, is the same
         assert "Loop time" in log and "run 500" in log
