@@ -146,7 +146,7 @@ def metric_names(sim: xr.Dataset, xct: xr.Dataset) -> list[str]:
 def _declared_order(name: object) -> tuple[int, str]:
     """Position in :data:`analysis.summary.METRICS` (porosity, tau … first), then by name."""
     try:
-        from analysis.summary import METRICS
+        from mesosweep.analysis.summary import METRICS
     except ImportError:  # the declaration is optional for the statistics
         METRICS = {}
     order = list(METRICS)

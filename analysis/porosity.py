@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.phases import AM, CBD, PORE
 
 __all__ = ["electrode_thickness", "porosity", "phase_profiles"]
 

@@ -32,12 +32,12 @@ from typing import Literal
 
 import numpy as np
 
-from analysis.distributions import QUANTILES, histogram, quantiles
-from analysis.particle_shape import particle_shapes, track_particles
-from analysis.phases import AM, CBD, PORE
-from analysis.pore_network import pore_network
-from analysis.porosity import electrode_thickness, phase_profiles, porosity
-from analysis.tortuosity import tortuosity_factor
+from mesosweep.analysis.distributions import QUANTILES, histogram, quantiles
+from mesosweep.analysis.particle_shape import particle_shapes, track_particles
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.pore_network import pore_network
+from mesosweep.analysis.porosity import electrode_thickness, phase_profiles, porosity
+from mesosweep.analysis.tortuosity import tortuosity_factor
 
 __all__ = [
     "METRICS",

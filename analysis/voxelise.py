@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage
 
-from analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.phases import AM, CBD, PORE
 
 __all__ = ["bead_volume_voxels", "close_particle_gaps", "n_voxels", "voxelise"]
 

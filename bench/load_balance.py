@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bench.stage_throughput import bare_lmp_with_and_without, stage_parser
-from stages.protocol import Protocol
+from mesosweep.stages.protocol import Protocol
 
 _PAIR = re.compile(r"^Pair\s*\|\s*([\d.eE+-]+)\s*\|\s*[\d.eE+-]+\s*\|\s*([\d.eE+-]+)", re.MULTILINE)
 _NLOCAL = re.compile(r"^Nlocal:\s*[\d.eE+-]+ ave\s+([\d.eE+-]+) max\s+([\d.eE+-]+) min",

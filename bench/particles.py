@@ -62,8 +62,8 @@ def database_part(repeats: int) -> dict[str, float]:
     """Build the NREL database ``repeats`` times beside the read and EDT baselines."""
     from scipy import ndimage as ndi
 
-    from stages.particles import build_database_from_file
-    from stages.xct_io import read_volume
+    from mesosweep.stages.particles import build_database_from_file
+    from mesosweep.stages.xct_io import read_volume
 
     rss_start = _peak_rss_mb()
     read_s, edt_s, build_s = [], [], []
@@ -95,8 +95,8 @@ def _bare_draw(db, spec, rng) -> int:
     """The structure's beads without overlap checks: draw, rotate and place once, scatter CBD."""
     import numpy as np
 
-    from stages.psd import as_psd_table, target_sample
-    from stages.structure import (
+    from mesosweep.stages.psd import as_psd_table, target_sample
+    from mesosweep.stages.structure import (
         _draw_particles,
         _template,
         _wrap,
@@ -134,7 +134,7 @@ def _preset(output: Path):
     """The paper-96-4 preset, writing (if ever) under ``output``."""
     import dataclasses
 
-    from ensemble.spec import load_spec
+    from mesosweep.ensemble.spec import load_spec
 
     spec = load_spec(PRESET)
     return dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=output / "b.zarr"))
@@ -142,8 +142,8 @@ def _preset(output: Path):
 
 def prepare_preset_database(folder: Path) -> Path:
     """The preset's synthetic particle database, made exactly as a sweep makes it."""
-    from ensemble.plan import workdir_of
-    from ensemble.runner import prepare_database
+    from mesosweep.ensemble.plan import workdir_of
+    from mesosweep.ensemble.runner import prepare_database
 
     spec = _preset(folder)
     return prepare_database(spec, workdir_of(spec), io.StringIO())
@@ -153,9 +153,9 @@ def structure_part(repeats: int, database: Path) -> dict[str, float]:
     """Build the paper-96-4 preset's first structure ``repeats`` times beside the bare draw."""
     import numpy as np
 
-    from ensemble.plan import plan
-    from stages.particles import load_database
-    from stages.structure import build_structure
+    from mesosweep.ensemble.plan import plan
+    from mesosweep.stages.particles import load_database
+    from mesosweep.stages.structure import build_structure
 
     spec = _preset(database.parent)
     db = load_database(database)

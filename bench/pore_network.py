@@ -40,7 +40,7 @@ def _worker(method: str, crop: int | None) -> dict:
     if method == "snow2":
         import porespy
     else:
-        from analysis.pore_network import pore_network
+        from mesosweep.analysis.pore_network import pore_network
     image = tifffile.imread(DATA)
     if crop:
         image = image[:crop, :crop, :crop]

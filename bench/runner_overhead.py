@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble import store
-from ensemble.plan import Realisation, degrees
-from analysis.summary import METRICS
-from ensemble.realisation import Recorder, batch_job_id
-from ensemble.spec import Spec, load_spec
+from mesosweep.analysis.summary import METRICS
+from mesosweep.ensemble import store
+from mesosweep.ensemble.plan import Realisation, degrees
+from mesosweep.ensemble.realisation import Recorder, batch_job_id
+from mesosweep.ensemble.spec import Spec, load_spec
 
 SPEC = """
 schema_version = 1
@@ -116,7 +116,7 @@ def overhead(n: int, cluster_lines: str) -> tuple[float, float]:
     """(ours, bare Dask) seconds per realisation."""
     from distributed import Client, LocalCluster
 
-    from ensemble.runner import run_sweep
+    from mesosweep.ensemble.runner import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
         spec_path = Path(tmp) / "bench.toml"
@@ -142,7 +142,7 @@ def overhead(n: int, cluster_lines: str) -> tuple[float, float]:
 
 def scaling(n: int, spec_path: Path) -> float:
     """T1 / (2 T2) for ``n`` realisations of the spec on 1 and 2 local workers."""
-    from ensemble.runner import run_sweep
+    from mesosweep.ensemble.runner import run_sweep
 
     times = []
     for workers in (1, 2):

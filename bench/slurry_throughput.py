@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from bench.stage_throughput import print_ratio, throughput_ratio
-from stages import slurry
-from stages.forcefield import load_forcefield, shipped_forcefield
-from stages.inputs import Numerics
-from ensemble.realisation import bead_state
-from stages.lammps_data import BeadState
-from stages.particles import extract_particles
-from stages.structure import build_structure
-from stages.synthetic import synthetic_volume
+from mesosweep.ensemble.realisation import bead_state
+from mesosweep.stages import slurry
+from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
+from mesosweep.stages.inputs import Numerics
+from mesosweep.stages.lammps_data import BeadState
+from mesosweep.stages.particles import extract_particles
+from mesosweep.stages.structure import build_structure
+from mesosweep.stages.synthetic import synthetic_volume
 
 
 def bench_structure(box_um: tuple[float, float, float], seed: int) -> BeadState:

@@ -1,7 +1,7 @@
 """Stage throughput against bare LAMMPS: ``python -m bench stage_throughput STAGE_DIR [...]``.
 
 ``throughput_ratio``: atom-steps per second of one stage's protocol driven by our MPI runner
-(``python -m stages.runner``, with its convergence checks) over bare ``lmp`` running the same
+(``python -P -m mesosweep.stages.runner``, with its convergence checks) over bare ``lmp`` running the same
 protocol rendered to a plain input, on the same beads, ranks and step count. Goal ≥ 0.95.
 
 ``STAGE_DIR`` is any stage's work directory (``<work>/<case>/r0000/slurry``, ``drying``,
@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages.lammps_env import child_environment, executable
-from stages.protocol import PROTOCOL_FILE, Commands, Converge, Protocol
+from mesosweep.stages.inputs import RUNNER_MODULE
+from mesosweep.stages.lammps_env import child_environment, executable
+from mesosweep.stages.protocol import PROTOCOL_FILE, Commands, Converge, Protocol
 
 BARE_INPUT = "in.stage"
 _RUN = re.compile(r"^run (\d+)")  # a fixed-length run in a commands block
@@ -77,7 +78,8 @@ def throughput_ratio(stage_dir: Path, steps: int, ranks: int, repeats: int) -> d
             copy_inputs(stage_dir, d)
         protocol.write(ours)
         (bare / BARE_INPUT).write_text(protocol.render())
-        runner = [executable("mpiexec"), "-n", str(ranks), sys.executable, "-m", "stages.runner"]
+        runner = [executable("mpiexec"), "-n", str(ranks), sys.executable, "-P", "-m",
+                  RUNNER_MODULE]
         t_ours, t_bare = [], []
         for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
             t_ours.append(timed([*runner, str(ours)], ours))

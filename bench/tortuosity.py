@@ -53,7 +53,7 @@ def _worker(solver: str, axis: int, crop: int | None, rtol: float) -> dict:
     if solver == "taufactor":
         import taufactor
     else:
-        from analysis.tortuosity import tortuosity_factor
+        from mesosweep.analysis.tortuosity import tortuosity_factor
     mask = _conducting(crop)
     base = _rss_mb()
     started = time.perf_counter()

@@ -23,10 +23,10 @@ import numpy as np
 import xarray as xr
 
 from bench.stage_throughput import print_ratio, throughput_ratio
-from ensemble.plan import workdir_of
-from ensemble.runner import run_sweep
-from ensemble.spec import load_spec
-from stages.lammps_data import read_data
+from mesosweep.ensemble.plan import workdir_of
+from mesosweep.ensemble.runner import run_sweep
+from mesosweep.ensemble.spec import load_spec
+from mesosweep.stages.lammps_data import read_data
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_SLURRY_DENSITY = {"96-4": 2.14, "94-6": 2.03}  # g/cm^3, targets.md

@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from analysis.phases import AM, CBD, PORE
-from analysis.voxelise import n_voxels, voxelise
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.voxelise import n_voxels, voxelise
 
 AM_BEADS, CBD_BEADS, SECONDARIES = 9494, 5458, 165
 AM_DIAMETER_UM, CBD_DIAMETER_UM, BOX_XY_UM = 1.59, 1.3, 80.0

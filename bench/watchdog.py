@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 from bench.stage_throughput import bare_lmp_with_and_without, stage_parser
-from stages.protocol import Protocol
-from stages.runner import WATCHDOG, WATCHDOG_EVERY
-
+from mesosweep.stages.protocol import Protocol
+from mesosweep.stages.runner import WATCHDOG, WATCHDOG_EVERY
 
 #: How the lines of ``stages.inputs.watchdog_commands`` start: what the bare side drops.
 WATCHDOG_LINES = (f"variable {WATCHDOG} ", f"fix {WATCHDOG} ")

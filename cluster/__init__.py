@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from cluster.base import Cluster
+from mesosweep.cluster.base import Cluster
 
 BACKENDS = ("local", "slurm", "pbs", "lsf", "sge")
 
@@ -17,7 +17,7 @@ BACKENDS = ("local", "slurm", "pbs", "lsf", "sge")
 def start(spec, workdir: Path) -> Cluster:
     """Start the workers the spec asks for."""
     c = spec.cluster
-    backend = importlib.import_module(f"cluster.{c.kind}")
+    backend = importlib.import_module(f"mesosweep.cluster.{c.kind}")
     if c.kind == "local":
         return backend.start(c.workers, c.ranks_per_realisation)
     return backend.start(workers=c.workers, ranks=c.ranks_per_realisation, queue=c.queue,

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from distributed import Client
 
+from mesosweep.errors import ClusterError
 
-class ClusterError(RuntimeError):
-    """The batch system refused the workers' jobs; the message names the spec fields to check."""
+__all__ = ["Cluster", "ClusterError"]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from distributed import Client
 from distributed.security import Security
 
-from cluster.base import Cluster
+from mesosweep.cluster.base import Cluster
 
 # A worker retires this long before its job's walltime, so the batch system never kills it
 # in the middle of writing; its running realisation is then resumed elsewhere.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from distributed import Client, LocalCluster
 
-from cluster.base import Cluster
-from stages.lammps_env import executable
+from mesosweep.cluster.base import Cluster
+from mesosweep.stages.lammps_env import executable
 
 
 def mpi_launcher(ranks: int) -> tuple[str, ...]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cluster.base import Cluster
-from cluster.batch import job_options, started
-from cluster.local import mpi_launcher
+from mesosweep.cluster.base import Cluster
+from mesosweep.cluster.batch import job_options, started
+from mesosweep.cluster.local import mpi_launcher
 
 
 def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,

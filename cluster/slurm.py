@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-import subprocess
-
-from cluster.base import Cluster, ClusterError
-from cluster.batch import job_options, started
+from mesosweep.cluster.base import Cluster, ClusterError
+from mesosweep.cluster.batch import job_options, started
 
 
 def mpi_launcher(ranks: int) -> tuple[str, ...]:

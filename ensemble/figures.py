@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from analysis.compare import select_done
+from mesosweep.analysis.compare import select_done
 
 __all__ = ["FIGURES", "FigureResult", "all_figures"]
 
@@ -131,7 +131,7 @@ def _edges(ds: xr.Dataset, bin_dim: str) -> np.ndarray:
     if f"{bin_dim}_lower" in ds.coords and f"{bin_dim}_upper" in ds.coords:
         return np.r_[ds[f"{bin_dim}_lower"].values, ds[f"{bin_dim}_upper"].values[-1:]].astype(float)
     try:  # the declaration is the fallback, in case a store keeps no edges
-        from analysis.summary import METRICS
+        from mesosweep.analysis.summary import METRICS
 
         for metric in METRICS.values():
             if bin_dim in metric.coords and metric.coords[bin_dim].edges is not None:
@@ -488,9 +488,9 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import ListedColormap, Normalize
 
-    from analysis.phases import AM, CBD
-    from analysis.voxelise import voxelise
-    from stages.lammps_data import read_data
+    from mesosweep.analysis.phases import AM, CBD
+    from mesosweep.analysis.voxelise import voxelise
+    from mesosweep.stages.lammps_data import read_data
 
     r = FigureResult("fig3e_cross_section", "Cross-section of a simulated electrode (paper "
                      "Fig. 3E, H)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ensemble.seeds import realisation_seeds
-from ensemble.spec import Formulation, Spec
+from mesosweep.ensemble.seeds import realisation_seeds
+from mesosweep.ensemble.spec import Formulation, Spec
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ensemble.plan import Realisation
-from stages.protocol import LOG_FILE, RESULT_FILE
+from mesosweep.ensemble.plan import Realisation
+from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE
 
 
 def stage_name(directory: Path) -> str:

@@ -21,19 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.phases import AM
-from analysis.summary import METRICS, electrode_metrics
-from analysis.voxelise import bead_volume_voxels, close_particle_gaps, voxelise
-from ensemble import store
-from ensemble.plan import Realisation, degrees
-from ensemble.spec import Spec, resolve_forcefield
-from stages import calendering, drying, slurry
-from stages.forcefield import load_forcefield
-from stages.inputs import STATE_FILE, Numerics, StageError, bond_spacing_um
-from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds, read_data, write_data
-from stages.particles import load_database
-from stages.protocol import RESULT_FILE
-from stages.structure import Structure, build_structure
+from mesosweep.analysis.phases import AM
+from mesosweep.analysis.summary import METRICS, electrode_metrics
+from mesosweep.analysis.voxelise import bead_volume_voxels, close_particle_gaps, voxelise
+from mesosweep.ensemble import store
+from mesosweep.ensemble.plan import Realisation, degrees
+from mesosweep.ensemble.spec import Spec, resolve_forcefield
+from mesosweep.stages import calendering, drying, slurry
+from mesosweep.stages.forcefield import load_forcefield
+from mesosweep.stages.inputs import STATE_FILE, Numerics, StageError, bond_spacing_um
+from mesosweep.stages.lammps_data import (
+    AM_TYPE,
+    CBD_TYPE,
+    BeadState,
+    lattice_bonds,
+    read_data,
+    write_data,
+)
+from mesosweep.stages.particles import load_database
+from mesosweep.stages.protocol import RESULT_FILE
+from mesosweep.stages.structure import Structure, build_structure
 
 STRUCTURE_FILE = "structure.data"
 BEAD_MAP_FILE = "beads.npz"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from analysis.compare import (
+from mesosweep.analysis.compare import (
     ALPHA,
     LEVEL,
     POWER,
@@ -32,7 +32,7 @@ from analysis.compare import (
     select_done,
     summarise,
 )
-from ensemble.figures import FigureResult, all_figures
+from mesosweep.ensemble.figures import FigureResult, all_figures
 
 __all__ = ["build_report", "find_xct"]
 
@@ -54,7 +54,7 @@ def find_xct(store: Path, xct: Path | None = None) -> xr.Dataset | None:
 
     Returns None when there are none.
     """
-    from ensemble.xct import GROUP, open_xct
+    from mesosweep.ensemble.xct import GROUP, open_xct
 
     if xct is not None:
         return open_xct(xct)

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ensemble import store
-from ensemble.plan import degrees, plan
-from ensemble.spec import Spec, SpecError, canonical_json, spec_hash, spec_to_dict
+from mesosweep.ensemble import store
+from mesosweep.ensemble.plan import degrees, plan
+from mesosweep.ensemble.spec import Spec, SpecError, canonical_json, spec_hash, spec_to_dict
 
 FREE = ("cluster.", "sweep.output")  # how and where: never part of what is computed
 GROWABLE = ("sweep.realisations", "process.compression_degrees")

@@ -16,15 +16,15 @@ import numpy as np
 import xarray as xr
 from distributed import Future
 
-from ensemble import resume, store
-from ensemble.plan import Realisation, degrees, plan, workdir_of
-from ensemble.progress import StageWatcher
-from ensemble.realisation import submit_realisation
-from ensemble.seeds import sweep_seed
-from ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
-from stages.lammps_env import lammps_version
-from stages.particles import extract_particles, save_database
-from stages.synthetic import synthetic_volume
+from mesosweep.ensemble import resume, store
+from mesosweep.ensemble.plan import Realisation, degrees, plan, workdir_of
+from mesosweep.ensemble.progress import StageWatcher
+from mesosweep.ensemble.realisation import submit_realisation
+from mesosweep.ensemble.seeds import sweep_seed
+from mesosweep.ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
+from mesosweep.stages.lammps_env import lammps_version
+from mesosweep.stages.particles import extract_particles, save_database
+from mesosweep.stages.synthetic import synthetic_volume
 
 DATABASE_FILE = "particles.npz"
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
@@ -96,7 +96,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
     out = out or sys.stdout
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
-    from cluster import start as start_cluster  # noqa: PLC0415
+    from mesosweep.cluster import start as start_cluster  # noqa: PLC0415
 
     check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
     realisations = plan(spec)
@@ -113,7 +113,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
               f"{spec.cluster.ranks_per_realisation} MPI rank(s), launched with "
               f"'{shlex.join(cluster.launcher)}'; dashboard "
               f"{cluster.dashboard}", file=out, flush=True)
-        from ensemble.dashboard import start_live_page  # noqa: PLC0415 - only when a sweep runs
+        from mesosweep.ensemble.dashboard import start_live_page  # noqa: PLC0415 - only when a sweep runs
 
         page = start_live_page(path, cluster.dashboard, out)  # prints its URL and SSH tunnel
         started = time.perf_counter()

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mesosweep.errors import SpecError
+
 __all__ = [
     "SCHEMA_VERSION",
     "SEED_MIN",
@@ -77,40 +79,6 @@ _MEMORY_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
 # Queue and account names go into batch-script directives: no spaces, quotes or shell syntax.
 _BATCH_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+,:-]{0,127}")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-# --------------------------------------------------------------------------------------------
-# The error
-
-
-class SpecError(ValueError):
-    """A sweep spec is invalid. One line per problem; ``problems`` holds the lines.
-
-    Each line names the field path, the value given, what is allowed, and usually the fix, so
-    the first line alone is a complete message.
-    """
-
-    problems: tuple[str, ...]
-
-    def __init__(self, problems: str | Sequence[str]) -> None:
-        # A plain string is accepted so the error survives pickling (dask ships exceptions
-        # between processes and rebuilds them from ``args``).
-        if isinstance(problems, str):
-            problems = problems.splitlines()
-        lines = tuple(_one_line(p) for p in problems) or ("invalid sweep spec",)
-        super().__init__("\n".join(lines))
-        self.problems = lines
-
-
-def _one_line(text: str) -> str:
-    """Escape anything that would break a problem across lines (hostile values are echoed)."""
-    out = []
-    for ch in str(text):
-        if ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" or unicodedata.category(ch) == "Cc":
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,7 +526,7 @@ def _params_dir() -> Path:
     Found through the import system without importing ``stages``, so validating a spec never
     pulls in the physics (LAMMPS, MPI).
     """
-    found = importlib.util.find_spec("stages")
+    found = importlib.util.find_spec("mesosweep.stages")
     if found is None or not found.submodule_search_locations:
         raise SpecError("numerics: the stages package is not installed; reinstall mesosweep")
     return Path(list(found.submodule_search_locations)[0]) / "params"
@@ -780,7 +748,7 @@ def _psd_table(t: _Table, base_dir: Path) -> Any:
     if value is None:
         return None
     # Imported here: only specs that name a PSD table need the parser.
-    from stages.psd import parse_psd_rows, read_psd_table  # noqa: PLC0415
+    from mesosweep.stages.psd import parse_psd_rows, read_psd_table  # noqa: PLC0415
 
     if isinstance(value, str):
         if not value.strip():
@@ -1032,7 +1000,11 @@ def check_forcefields(spec: Spec) -> None:
     Kept out of :func:`parse_spec`, which checks a spec's shape only (a set named there may not
     exist yet where the spec is written). Raises :class:`SpecError`, one line per bad set.
     """
-    from stages.forcefield import ForceFieldError, barostat, load_forcefield  # stdlib only
+    from mesosweep.stages.forcefield import (  # stdlib only
+        ForceFieldError,
+        barostat,
+        load_forcefield,
+    )
 
     lines = []
     for key in ("forcefield_slurry", "forcefield_dried"):

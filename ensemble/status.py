@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ensemble.store import DONE, FAILED, QUEUED, RUNNING, STAGES
+from mesosweep.ensemble.store import DONE, FAILED, QUEUED, RUNNING, STAGES
 
 STATES = ("queued", "running", "done", "failed")  # index = flag value in the store
 RATE_WINDOW = 20  # finishes the throughput is measured on

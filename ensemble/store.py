@@ -35,10 +35,10 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ensemble.plan import Realisation, degrees
-from ensemble.seeds import STREAMS
-from analysis.summary import metrics_table
-from ensemble.spec import Spec, canonical_json, spec_hash
+from mesosweep.analysis.summary import metrics_table
+from mesosweep.ensemble.plan import Realisation, degrees
+from mesosweep.ensemble.seeds import STREAMS
+from mesosweep.ensemble.spec import Spec, canonical_json, spec_hash
 
 QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
 STATUS_MEANINGS = "queued running done failed"

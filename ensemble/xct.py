@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from analysis.phases import AM, CBD, PORE
-from analysis.subvolumes import (
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.subvolumes import (
     capacity_without_overlap,
     closest_to_mean,
     cut,
@@ -150,7 +150,7 @@ def particle_image(phases: np.ndarray, origin: Sequence[int], sub_shape: Sequenc
     numpy.ndarray of int32
         Shape ``sub_shape``: ids 1..K of whole particles, 0 elsewhere.
     """
-    from stages.particles import separate_particles
+    from mesosweep.stages.particles import separate_particles
 
     o = np.asarray(origin, dtype=np.int64)
     s = np.asarray(sub_shape, dtype=np.int64)
@@ -216,7 +216,7 @@ def measure_phases(phases: np.ndarray, voxel_size_um: float, size_um: Sequence[f
     xarray.Dataset
         See the module notes.
     """
-    from analysis.summary import electrode_metrics, metrics_table
+    from mesosweep.analysis.summary import electrode_metrics, metrics_table
 
     say = log or (lambda line: None)
     phases = np.asarray(phases)
@@ -279,7 +279,7 @@ def measure_phases(phases: np.ndarray, voxel_size_um: float, size_um: Sequence[f
         watershed=json.dumps({"margin_um": margin_um, "min_distance_vox": min_distance_vox,
                               "erosion_vox": erosion_vox, "min_voxels": min_voxels}),
         representative=int(best),
-        metrics_function="analysis.summary.electrode_metrics",
+        metrics_function="mesosweep.analysis.summary.electrode_metrics",
         particles="watershed per sub-volume (with margin); particles cut by its faces dropped",
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -365,8 +365,8 @@ def measure_file(path: str | Path, voxel_size_um: float, *, size_um: Sequence[fl
     xarray.Dataset
         :func:`measure_phases`'s dataset with the source recorded.
     """
-    from stages.particles import array_sha256
-    from stages.xct_io import labels_to_phases, read_volume, through_plane_last
+    from mesosweep.stages.particles import array_sha256
+    from mesosweep.stages.xct_io import labels_to_phases, read_volume, through_plane_last
 
     say = log or (lambda line: None)
     if not voxel_size_um > 0:
@@ -414,7 +414,7 @@ def size_like(store: str | Path, degree: float | None = None) -> tuple[float, fl
     tuple of 3 float
         Lengths in µm.
     """
-    from ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store
 
     store = Path(store)
     if not is_mesosweep_store(store):
@@ -434,7 +434,7 @@ def size_like(store: str | Path, degree: float | None = None) -> tuple[float, fl
 
 
 def _box_in_plane(store: Path, ds: xr.Dataset, degree: float) -> tuple[float, float]:
-    from stages.lammps_data import read_data
+    from mesosweep.stages.lammps_data import read_data
 
     work = store.with_name(store.stem + ".work")
     sub = "drying" if degree == 0 else f"calendering-{degree:.4f}"
@@ -470,7 +470,7 @@ def write_xct(ds: xr.Dataset, store: str | Path, *, group: str | None = None,
     """
     import zarr
 
-    from ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store
 
     store = Path(store)
     if is_mesosweep_store(store):

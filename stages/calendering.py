@@ -19,8 +19,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from stages.forcefield import ForceField
-from stages.inputs import (
+from mesosweep.stages.forcefield import ForceField
+from mesosweep.stages.inputs import (
     STATE_FILE,
     Numerics,
     clearance_um,
@@ -37,8 +37,8 @@ from stages.inputs import (
     setup_commands,
     timestep_us,
 )
-from stages.lammps_data import BeadState, read_data, write_data
-from stages.protocol import Commands, Protocol
+from mesosweep.stages.lammps_data import BeadState, read_data, write_data
+from mesosweep.stages.protocol import Commands, Protocol
 
 STAGE = "calendering"
 PRESS_STAGE = "pressing"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.forcefield import ForceField
-from stages.inputs import (
+from mesosweep.stages.forcefield import ForceField
+from mesosweep.stages.inputs import (
     STATE_FILE,
     Numerics,
     electrode_top_um,
@@ -23,8 +23,8 @@ from stages.inputs import (
     pressed_film_protocol,
     run_protocol,
 )
-from stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
-from stages.protocol import Protocol
+from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
+from mesosweep.stages.protocol import Protocol
 
 STAGE = "drying"
 INPUT_DATA = "slurry.data"

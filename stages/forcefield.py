@@ -17,6 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesosweep.errors import ForceFieldError
+
 SCHEMA_VERSION = 1
 PARTICLE_MATERIALS = ("am", "cbd")
 WALL_MATERIALS = ("collector", "roll")
@@ -26,10 +28,6 @@ GPA_TO_MICRO = 1.0e6  # 1 GPa in LAMMPS micro pressure units (1e3 Pa)
 J_M2_TO_MICRO = 1.0e3  # 1 J/m² in fJ/µm²
 N_M_TO_MICRO = 1.0e3  # 1 N/m in nN/µm
 PA_TO_MICRO = 1.0e-3  # 1 Pa in micro pressure units
-
-
-class ForceFieldError(ValueError):
-    """A parameter file is missing a value or holds a non-physical one."""
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.porosity import electrode_thickness
-from analysis.voxelise import voxelise
-from stages.forcefield import (
+from mesosweep.analysis.porosity import electrode_thickness
+from mesosweep.analysis.voxelise import voxelise
+from mesosweep.stages.forcefield import (
     N_M_TO_MICRO,
     ForceField,
     check_timestep,
@@ -24,10 +24,13 @@ from stages.forcefield import (
     stable_timestep_us,
     wall_model,
 )
-from stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
-from stages.lammps_env import child_environment
-from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
-from stages.runner import WATCHDOG, WATCHDOG_EVERY
+from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
+from mesosweep.stages.lammps_env import child_environment
+from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
+from mesosweep.stages.runner import WATCHDOG, WATCHDOG_EVERY
+
+# The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
+RUNNER_MODULE = "mesosweep.stages.runner"
 
 STATE_FILE = "state.data"
 KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
@@ -241,13 +244,14 @@ def collector_commands(ff: ForceField) -> list[str]:
 
 
 def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> dict:
-    """Run ``python -m stages.runner DIR`` under ``launcher`` (e.g. ``mpiexec -n 2``); return result.
+    """Run ``python -P -m mesosweep.stages.runner DIR`` under ``launcher`` (e.g. ``mpiexec -n 2``); return result.
 
     Raises :class:`StageError` with the log tail when LAMMPS fails or the system blows up.
     """
     result_path = directory / RESULT_FILE
     result_path.unlink(missing_ok=True)
-    cmd = [*launcher, sys.executable, "-m", "stages.runner", str(directory.resolve())]
+    # -P: the working directory is not put on sys.path, so nothing there can shadow mesosweep.
+    cmd = [*launcher, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
     proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
                           timeout=timeout_s, check=False, preexec_fn=_die_with_parent)
     result = json.loads(result_path.read_text()) if result_path.exists() else None

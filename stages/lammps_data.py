@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from analysis.phases import AM, CBD
+from mesosweep.analysis.phases import AM, CBD
 
 AM_TYPE, CBD_TYPE = 1, 2
 PHASE_OF_TYPE = {AM_TYPE: AM, CBD_TYPE: CBD}

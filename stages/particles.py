@@ -25,7 +25,7 @@ from skimage.feature import peak_local_max
 from skimage.segmentation import watershed
 
 # The inertia-ellipsoid math is shared with the microstructure analysis, which owns it.
-from analysis.particle_shape import ellipsoid_semi_axes, krumbein_sphericity
+from mesosweep.analysis.particle_shape import ellipsoid_semi_axes, krumbein_sphericity
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -574,7 +574,7 @@ def build_database_from_file(
         Not an image, a wrong shape, a label absent from the image, a non-integer image where
         labels were promised, an empty AM phase, or no whole particle found; one line each.
     """
-    from stages.xct_io import labels_to_phases, read_volume, through_plane_last  # noqa: PLC0415
+    from mesosweep.stages.xct_io import labels_to_phases, read_volume, through_plane_last  # noqa: PLC0415
 
     say = log or (lambda line: None)
     if not voxel_size_um > 0:
@@ -588,7 +588,7 @@ def build_database_from_file(
         f"through-plane axis {through_plane_axis} -> z")
     phases = labels_to_phases(volume, am=am, cbd=cbd, pore=pore, threshold=threshold)
     del volume  # the phase image replaces it: keep one full-size copy alive, not two
-    from analysis.phases import AM  # noqa: PLC0415
+    from mesosweep.analysis.phases import AM  # noqa: PLC0415
 
     say(f"AM phase: {np.count_nonzero(phases == AM) / phases.size:.1%} of the voxels")
     db = extract_particles(

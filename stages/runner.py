@@ -1,4 +1,4 @@
-"""Execute a stage's protocol with LAMMPS under MPI: ``mpiexec -n N python -m stages.runner DIR``.
+"""Execute a stage's protocol with LAMMPS under MPI: ``mpiexec -n N python -P -m mesosweep.stages.runner DIR``.
 
 Every rank drives one LAMMPS instance on ``MPI.COMM_WORLD``; rank 0 writes ``result.json``
 (steps, wall time, throughput, convergence history, final thermo, or the failure with its step
@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stages.lammps_env import new_lammps, preload_mpi
-from stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
+from mesosweep.stages.lammps_env import new_lammps, preload_mpi
+from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
 
 THERMO_KEYS = ("step", "atoms", "ke", "pe", "press", "vol", "density", "lx", "ly", "lz")
 # ID of the protocol's blow-up watchdog (a ``fix halt``, stages.inputs.watchdog_commands); its
@@ -134,7 +134,7 @@ def execute(directory: Path, comm: Any) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m stages.runner STAGE_DIRECTORY", file=sys.stderr)
+        print("usage: python -P -m mesosweep.stages.runner STAGE_DIRECTORY", file=sys.stderr)
         return 2
     directory = Path(argv[0]).resolve()
     # Paths inside the protocol are relative to the stage directory.

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.forcefield import GPA_TO_MICRO, ForceField, barostat
-from stages.inputs import (
+from mesosweep.stages.forcefield import GPA_TO_MICRO, ForceField, barostat
+from mesosweep.stages.inputs import (
     STATE_FILE,
     Numerics,
     dynamics_commands,
@@ -24,8 +24,8 @@ from stages.inputs import (
     setup_commands,
     timestep_us,
 )
-from stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
-from stages.protocol import Commands, Converge, Protocol
+from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
+from mesosweep.stages.protocol import Commands, Converge, Protocol
 
 STAGE = "slurry"
 INPUT_DATA = "initial.data"

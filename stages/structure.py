@@ -21,9 +21,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.stats import ks_2samp
 
-from analysis.phases import AM, CBD
-from stages.particles import ParticleDatabase
-from stages.psd import PsdTable, as_psd_table, target_sample
+from mesosweep.analysis.phases import AM, CBD
+from mesosweep.stages.particles import ParticleDatabase
+from mesosweep.stages.psd import PsdTable, as_psd_table, target_sample
 
 __all__ = [
     "PSD_SAMPLINGS",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from analysis.phases import AM, PORE
-from stages.structure import random_rotation
+from mesosweep.analysis.phases import AM, PORE
+from mesosweep.stages.structure import random_rotation
 
 __all__ = ["synthetic_particle", "synthetic_volume"]
 

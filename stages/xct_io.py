@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.phases import AM, CBD, PORE
 
 __all__ = ["FORMATS", "labels_to_phases", "read_volume", "through_plane_last"]
 

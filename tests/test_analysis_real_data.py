@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.particle_shape import particle_shapes
-from analysis.phases import AM
-from analysis.pore_network import pore_network
-from analysis.porosity import porosity
-from analysis.tortuosity import tortuosity_factor
+from mesosweep.analysis.particle_shape import particle_shapes
+from mesosweep.analysis.phases import AM
+from mesosweep.analysis.pore_network import pore_network
+from mesosweep.analysis.porosity import porosity
+from mesosweep.analysis.tortuosity import tortuosity_factor
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel-nmc-1-cal-bridge.tif"
 VOXEL_UM = 0.398  # isotropic voxel edge of the NREL volume
@@ -73,7 +73,7 @@ def test_pore_network_on_a_central_crop(volume):
 
 def test_particle_shapes_on_a_central_crop(volume):
     # The particle database's watershed separation of the NMC phase.
-    from stages.particles import separate_particles
+    from mesosweep.stages.particles import separate_particles
 
     labels = separate_particles(_central(volume, 128) == AM)
     faces = np.unique(np.concatenate([

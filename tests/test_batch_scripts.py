@@ -3,7 +3,7 @@ the spec's validated settings only. (The Slurm backend also runs for real: tests
 
 import pytest
 
-from cluster import lsf, pbs, sge, slurm
+from mesosweep.cluster import lsf, pbs, sge, slurm
 
 
 @pytest.mark.parametrize("backend,expect", [

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.dashboard import LivePage
-from ensemble.status import STATES, read_summary
 from mesosweep.cli import main
+from mesosweep.ensemble.dashboard import LivePage
+from mesosweep.ensemble.status import STATES, read_summary
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -137,8 +137,9 @@ def severe_console(driver) -> list[str]:
 
 
 def test_live_page_follows_a_real_sweep_to_the_end(browser, tmp_path):
-    import tests.conftest as conf
     from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    import tests.conftest as conf
 
     # One worker for two realisations: the second waits in the queue while the first runs,
     # so the page must show counts moving queued -> running -> done.

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from analysis.compare import (
+from mesosweep.analysis.compare import (
     COMPARISON,
     compare,
     compare_distributions,
@@ -169,7 +169,7 @@ def test_distributions_permutation_and_ks():
     assert float(out.sel(statistic="sim_values", degree=0.0, case="c0")) == 240
     # KS distance against scipy on the raw values when bins are the values themselves.
     a = np.array([[3, 0, 1, 0]]), np.array([[0, 2, 0, 2]])
-    from analysis.compare import _ks_distance
+    from mesosweep.analysis.compare import _ks_distance
     assert float(_ks_distance(a[0].sum(0), a[1].sum(0))) == pytest.approx(
         stats.ks_2samp([0, 0, 0, 2], [1, 1, 3, 3]).statistic)
     # Random permutations when the splits are too many: p is (hits + 1) / (B + 1).

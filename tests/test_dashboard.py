@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import ensemble.dashboard as dash
-from ensemble.status import read_summary
+import mesosweep.ensemble.dashboard as dash
+from mesosweep.ensemble.status import read_summary
 from tests.test_status import LOG_TAIL, handmade_store
 
 

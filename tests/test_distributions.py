@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.distributions import QUANTILES, histogram, quantiles
+from mesosweep.analysis.distributions import QUANTILES, histogram, quantiles
 
 
 def test_counts_with_under_and_overflow_never_dropped():

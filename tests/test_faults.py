@@ -13,13 +13,13 @@ import pytest
 import xarray as xr
 import zarr
 
-from ensemble import store
-from ensemble.plan import plan, workdir_of
-from ensemble.realisation import LAUNCH_LOG, STRUCTURE_FILE, build_initial_structure
-from ensemble.runner import prepare_database
-from ensemble.spec import load_spec
 from mesosweep.cli import main
-from stages.lammps_data import CBD_TYPE, write_data
+from mesosweep.ensemble import store
+from mesosweep.ensemble.plan import plan, workdir_of
+from mesosweep.ensemble.realisation import LAUNCH_LOG, STRUCTURE_FILE, build_initial_structure
+from mesosweep.ensemble.runner import prepare_database
+from mesosweep.ensemble.spec import load_spec
+from mesosweep.stages.lammps_data import CBD_TYPE, write_data
 from tests.conftest import TINY_SPEC
 
 DONE, RUNNING, FAILED = store.DONE, store.RUNNING, store.FAILED

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.forcefield import (
+from mesosweep.stages.forcefield import (
     ForceFieldError,
     bond_period_us,
     check_timestep,
@@ -145,10 +145,10 @@ def test_a_primary_held_by_many_bonds_bounds_the_timestep_by_its_lattice_mode():
 def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path):
     """Primaries of one secondary hold together by their bonds; two secondaries meet through
     the inter-particle JKR + LJ only (their beads never bond)."""
-    from stages import slurry
-    from stages.inputs import Numerics
-    from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds
-    from stages.lammps_env import executable
+    from mesosweep.stages import slurry
+    from mesosweep.stages.inputs import Numerics
+    from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds
+    from mesosweep.stages.lammps_env import executable
 
     s = 1.593 * (math.pi / 6) ** (1 / 3)
     grid = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3) * s
@@ -199,7 +199,7 @@ def _plane_height(cmds: list[str], start: float, step: int, dt: float) -> float:
 
 
 def test_the_plane_goes_down_to_its_stop_and_back_up_at_constant_speed():
-    from stages.inputs import plane_commands, plane_return_commands, plane_steps
+    from mesosweep.stages.inputs import plane_commands, plane_return_commands, plane_steps
 
     ff = load_forcefield(shipped_forcefield("dried"))
     dt, speed = 1e-3, 2.0
@@ -220,9 +220,9 @@ def test_the_plane_goes_down_to_its_stop_and_back_up_at_constant_speed():
 def test_slurry_opens_initial_overlaps_before_the_barostat(tmp_path):
     """Two CBD beads placed inside each other's LJ core are pushed apart at a bounded pace
     before the normal integrator and the barostat start."""
-    from stages import slurry
-    from stages.inputs import Numerics
-    from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
+    from mesosweep.stages import slurry
+    from mesosweep.stages.inputs import Numerics
+    from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
 
     pos = np.array([[5.0, 5.0, 5.0], [5.5, 5.0, 5.0], [10.0, 10.0, 10.0]])
     state = BeadState(np.zeros(3), np.full(3, 15.0), np.array([CBD_TYPE, CBD_TYPE, AM_TYPE]), pos,
@@ -243,7 +243,7 @@ def _pull_off_separation_um(directory: Path, coeffs: str, diameter_um: float,
                             skin_um: float) -> float:
     """Pull two beads apart at 1 µm/µs from a small overlap in LAMMPS; the last centre
     distance (µm, 0.01 µm resolution) at which their granular contact still pulls."""
-    from stages.lammps_env import child_environment, executable
+    from mesosweep.stages.lammps_env import child_environment, executable
 
     directory.mkdir()
     (directory / "in.pull").write_text("\n".join([
@@ -275,8 +275,8 @@ def test_a_jkr_contact_holds_in_tension_to_its_pull_off_whatever_the_neighbour_s
     sets how often lists are rebuilt, never which contacts exist: the liquid CBD's soft, sticky
     contact breaks at the same separation, well beyond touching, with a skin far smaller than
     that distance and with a generous one. (stages.inputs.neighbour_skin_um relies on it.)"""
-    from stages.inputs import neighbour_skin_um
-    from stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
+    from mesosweep.stages.inputs import neighbour_skin_um
+    from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
 
     ff = load_forcefield(shipped_forcefield("slurry-paper"))
     line = next(c for c in pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"})

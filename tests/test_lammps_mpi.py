@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from stages.inputs import StageError, run_protocol
-from stages.lammps_env import executable
-from stages.protocol import Commands, Converge, Protocol
+from mesosweep.stages.inputs import StageError, run_protocol
+from mesosweep.stages.lammps_env import executable
+from mesosweep.stages.protocol import Commands, Converge, Protocol
 
 JKR_PAIR = [
     "units micro",
@@ -86,8 +86,8 @@ def test_lost_atoms_stop_the_stage_with_step_and_thermo(tmp_path):
 def test_watchdog_stops_a_blow_up_long_before_the_next_check(tmp_path):
     """A bead lost through a fixed boundary on step ~10: with thermo output and convergence
     checks 50 000 steps apart, only the watchdog can stop the run, and it does by step 100."""
-    from stages.inputs import watchdog_commands
-    from stages.runner import WATCHDOG_EVERY
+    from mesosweep.stages.inputs import watchdog_commands
+    from mesosweep.stages.runner import WATCHDOG_EVERY
 
     lines = [ln for ln in JKR_PAIR if not ln.startswith(("boundary", "thermo"))]
     lines.insert(2, "boundary f f f")
@@ -103,7 +103,7 @@ def test_watchdog_stops_a_blow_up_long_before_the_next_check(tmp_path):
 
 
 def test_watchdog_lets_a_sound_run_finish(tmp_path):
-    from stages.inputs import watchdog_commands
+    from mesosweep.stages.inputs import watchdog_commands
 
     _protocol(tmp_path, [*JKR_PAIR, *watchdog_commands(2)])
     result = run_protocol(tmp_path, [executable("mpiexec"), "-n", "1"])
@@ -151,7 +151,7 @@ def test_load_balance_evens_out_a_film_at_the_bottom_of_its_box(tmp_path):
 def test_watchdog_bench_runs_the_same_input_with_and_without_only_the_watchdog(tmp_path):
     from bench.stage_throughput import bare_lmp_with_and_without
     from bench.watchdog import WATCHDOG_LINES, watchdog_cost
-    from stages.inputs import watchdog_commands
+    from mesosweep.stages.inputs import watchdog_commands
 
     lines = [*JKR_PAIR, *watchdog_commands(2), "run 500"]
     Protocol("slurry", (Commands(tuple(lines)),), atoms=2).write(tmp_path)

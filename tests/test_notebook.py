@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ensemble.xct import measure_phases, write_xct
+from mesosweep.ensemble.xct import measure_phases, write_xct
 from tests.test_report import synthetic_xct_labels, tiny_sweep_store
 
 REPO = Path(__file__).resolve().parents[1]

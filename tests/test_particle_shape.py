@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.particle_shape import (
+from mesosweep.analysis.particle_shape import (
     ellipsoid_semi_axes,
     krumbein_sphericity,
     particle_shapes,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from analysis.phases import AM, PORE
-from stages.particles import (
+from mesosweep.analysis.phases import AM, PORE
+from mesosweep.stages.particles import (
     ParticleDatabase,
     ellipsoid_semi_axes,
     extract_particles,
@@ -20,7 +20,7 @@ from stages.particles import (
     save_database,
     volume_equivalent_diameter_um,
 )
-from stages.synthetic import synthetic_volume
+from mesosweep.stages.synthetic import synthetic_volume
 
 VOXEL_UM = 0.5
 RANGE_UM = (4.0, 10.0)
@@ -206,7 +206,7 @@ def test_database_is_read_only(database: ParticleDatabase) -> None:
 def test_real_xct_database() -> None:
     if not REAL_DATA.is_file():
         pytest.skip(f"real XCT volume not found at {REAL_DATA} (the shared data folder is absent)")
-    from stages.xct_io import labels_to_phases, read_volume
+    from mesosweep.stages.xct_io import labels_to_phases, read_volume
 
     phases = labels_to_phases(read_volume(REAL_DATA), am=1, cbd=2, pore=0)
     start = time.perf_counter()
@@ -286,7 +286,7 @@ def test_cli_reads_every_format_alike(tmp_path: Path, small_labels: np.ndarray, 
     assert "4 whole particles" in captured.out
     assert "particles: reading" in captured.err and "separating 6/6" in captured.err
     from mesosweep.commands import particles as command
-    from stages.xct_io import FORMATS
+    from mesosweep.stages.xct_io import FORMATS
 
     assert command.FORMATS == FORMATS  # the CLI's copy (kept for a fast --help) is current
     first = databases["tif"]

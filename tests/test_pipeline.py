@@ -95,7 +95,7 @@ def test_summary_gives_mean_and_spread_and_a_dash_where_one_realisation_has_no_s
 
     import xarray as xr
 
-    from ensemble.runner import _mean_sd, print_summary
+    from mesosweep.ensemble.runner import _mean_sd, print_summary
 
     _, root = swept
     out = io.StringIO()
@@ -126,9 +126,9 @@ def test_same_seed_same_initial_structure(swept):
     a = (work / "r0000" / "structure" / "structure.data").read_text()
     b = (work / "r0001" / "structure" / "structure.data").read_text()
     assert a != b  # different realisations draw different structures
-    from ensemble.plan import plan
-    from ensemble.realisation import build_initial_structure
-    from ensemble.spec import load_spec
+    from mesosweep.ensemble.plan import plan
+    from mesosweep.ensemble.realisation import build_initial_structure
+    from mesosweep.ensemble.spec import load_spec
 
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
@@ -193,7 +193,7 @@ def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, c
 def test_store_holds_every_metric_with_units_and_bin_edges(swept):
     import xarray as xr
 
-    from analysis.summary import METRICS
+    from mesosweep.analysis.summary import METRICS
 
     _, root = swept
     ds = xr.open_zarr(root / "tiny.zarr").load()

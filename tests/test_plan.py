@@ -1,10 +1,10 @@
 """The plan: seeds from the root seed, and each realisation's task graph."""
 
 
-from ensemble.plan import degrees, plan
-from ensemble.realisation import submit_realisation
-from ensemble.seeds import LAMMPS_SEED_MAX, realisation_seeds
-from ensemble.spec import load_spec
+from mesosweep.ensemble.plan import degrees, plan
+from mesosweep.ensemble.realisation import submit_realisation
+from mesosweep.ensemble.seeds import LAMMPS_SEED_MAX, realisation_seeds
+from mesosweep.ensemble.spec import load_spec
 
 
 def test_seeds_are_derived_reproducible_distinct_and_in_lammps_range():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.pore_network import pore_network, pore_regions
+from mesosweep.analysis.pore_network import pore_network, pore_regions
 
 
 def _ball(shape, centre, radius):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.phases import AM, CBD, PORE
-from analysis.porosity import electrode_thickness, phase_profiles, porosity
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.porosity import electrode_thickness, phase_profiles, porosity
 
 
 def _slab(nz: int = 20, top: int = 12) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.psd import (
+from mesosweep.stages.psd import (
     PsdTable,
     as_psd_table,
     class_edges_um,

@@ -8,11 +8,11 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from analysis.summary import METRICS
-from ensemble.figures import FIGURES
-from ensemble.xct import measure_phases, metrics_dataset, write_xct
-from tests.conftest import run_tiny_sweep
+from mesosweep.analysis.summary import METRICS
 from mesosweep.cli import main
+from mesosweep.ensemble.figures import FIGURES
+from mesosweep.ensemble.xct import measure_phases, metrics_dataset, write_xct
+from tests.conftest import run_tiny_sweep
 
 CASE = "96-4 <b>&"  # a case name that must come out escaped
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from ensemble import store
 from mesosweep.cli import main
+from mesosweep.ensemble import store
 from tests.conftest import TINY_SPEC
 from tests.test_faults import _launches, _stage_names, _start, _wait_for
 

@@ -7,13 +7,14 @@ import dataclasses
 import json
 import pickle
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from ensemble import spec as spec_mod
-from ensemble.spec import (
+from mesosweep.ensemble import spec as spec_mod
+from mesosweep.ensemble.spec import (
     ClusterSection,
     Spec,
     SpecError,
@@ -118,7 +119,7 @@ def test_round_trip_is_equal(good: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_relaxation_checks_default_to_check_steps_and_can_be_set(good: dict[str, Any]) -> None:
-    from ensemble.realisation import numerics_of
+    from mesosweep.ensemble.realisation import numerics_of
 
     spec = parse_spec(good, base_dir=QUICK.parent)
     assert spec.numerics.relax_check_steps is None
@@ -614,9 +615,9 @@ def test_resolve_forcefield(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_shipped_params_dir_is_beside_stages() -> None:
-    import stages
+    import mesosweep.stages
 
-    assert spec_mod._params_dir() == Path(stages.__file__).parent / "params"
+    assert spec_mod._params_dir() == Path(mesosweep.stages.__file__).parent / "params"
 
 
 def test_spec_dataclasses_are_frozen(good: dict[str, Any]) -> None:
@@ -645,7 +646,7 @@ def test_psd_table_file_and_inline(good: dict[str, Any], tmp_path: Path) -> None
 
 
 def test_spec_and_builder_agree_on_psd_samplings() -> None:
-    from stages.structure import PSD_SAMPLINGS
+    from mesosweep.stages.structure import PSD_SAMPLINGS
 
     assert spec_mod.PSD_SAMPLINGS == PSD_SAMPLINGS
 

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from ensemble.realisation import bead_state
-from stages import calendering, drying, slurry
-from stages.forcefield import load_forcefield, shipped_forcefield
-from stages.inputs import Numerics
-from stages.lammps_data import CBD_TYPE
-from stages.lammps_env import executable
-from stages.particles import extract_particles
-from stages.structure import build_structure
-from stages.synthetic import synthetic_volume
+from mesosweep.ensemble.realisation import bead_state
+from mesosweep.stages import calendering, drying, slurry
+from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
+from mesosweep.stages.inputs import Numerics
+from mesosweep.stages.lammps_data import CBD_TYPE
+from mesosweep.stages.lammps_env import executable
+from mesosweep.stages.particles import extract_particles
+from mesosweep.stages.structure import build_structure
+from mesosweep.stages.synthetic import synthetic_volume
 
 NUMERICS = Numerics(timestep_fraction=0.1, check_steps=400, max_steps=6000, relax_max_steps=3000,
                     tolerance=0.005)

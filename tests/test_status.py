@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from ensemble import status as st
-from ensemble import store
-from ensemble.plan import plan
-from ensemble.spec import parse_spec
 from mesosweep.cli import main
 from mesosweep.commands import status as status_cmd
+from mesosweep.ensemble import status as st
+from mesosweep.ensemble import store
+from mesosweep.ensemble.plan import plan
+from mesosweep.ensemble.spec import parse_spec
 
 T = 1_800_000_000.0  # "now" of the hand-made store (epoch seconds, 2027-01-15)
 ERROR = "StageError: slurry: LAMMPS exited with code 1\nTraceback (most recent call last): ..."

@@ -7,9 +7,9 @@ import pytest
 from scipy.spatial import cKDTree
 from scipy.stats import kstest
 
-from analysis.phases import AM, CBD
-from stages.particles import ParticleDatabase, extract_particles
-from stages.structure import (
+from mesosweep.analysis.phases import AM, CBD
+from mesosweep.stages.particles import ParticleDatabase, extract_particles
+from mesosweep.stages.structure import (
     Structure,
     bead_diameter_um,
     build_structure,
@@ -17,7 +17,7 @@ from stages.structure import (
     downsample_mask,
     random_rotation,
 )
-from stages.synthetic import synthetic_volume
+from mesosweep.stages.synthetic import synthetic_volume
 
 VOXEL_UM = 0.5
 FORMULATION = dict(
@@ -188,7 +188,7 @@ def test_sphere_option_keeps_psd_and_bead_size(db: ParticleDatabase) -> None:
 
 
 def test_psd_table_is_the_target(db: ParticleDatabase, tmp_path) -> None:
-    from stages.psd import parse_psd_rows, target_sample
+    from mesosweep.stages.psd import parse_psd_rows, target_sample
 
     rows = [[3.5, 0.6], [5.0, 0.3], [7.0, 0.1]]  # mostly small particles
     s = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05, psd_table=rows)
@@ -236,10 +236,10 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     import io
     from pathlib import Path
 
-    from ensemble.plan import plan, workdir_of
-    from ensemble.realisation import BEAD_MAP_FILE, build_initial_structure
-    from ensemble.runner import prepare_database
-    from ensemble.spec import load_spec
+    from mesosweep.ensemble.plan import plan, workdir_of
+    from mesosweep.ensemble.realisation import BEAD_MAP_FILE, build_initial_structure
+    from mesosweep.ensemble.runner import prepare_database
+    from mesosweep.ensemble.spec import load_spec
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "sweeps" / preset)
     spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))

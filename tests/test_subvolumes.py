@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.subvolumes import (
+from mesosweep.analysis.subvolumes import (
     capacity_without_overlap,
     closest_to_mean,
     cut,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.phases import AM, CBD, PORE
-from analysis.porosity import porosity
-from analysis.summary import METRICS, electrode_metrics, metrics_table
-from analysis.voxelise import voxelise
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.porosity import porosity
+from mesosweep.analysis.summary import METRICS, electrode_metrics, metrics_table
+from mesosweep.analysis.voxelise import voxelise
 
 
 def _electrode(seed: int = 1, squash: float = 1.0):
@@ -98,8 +98,8 @@ def test_interior_crop_uses_the_given_height():
     whole crop counts, without it the measured top surface would cut it short."""
     import numpy as np
 
-    from analysis.phases import AM, PORE
-    from analysis.summary import electrode_metrics
+    from mesosweep.analysis.phases import AM, PORE
+    from mesosweep.analysis.summary import electrode_metrics
 
     phase = np.full((12, 12, 20), PORE, np.uint8)
     phase[:, :, :10] = AM
@@ -116,7 +116,7 @@ def test_interior_crop_uses_the_given_height():
 def test_pore_size_and_coordination_against_position_average_back_to_the_means():
     import numpy as np
 
-    from analysis.summary import electrode_metrics
+    from mesosweep.analysis.summary import electrode_metrics
 
     phase, particles = _electrode(seed=3)
     out = electrode_metrics(phase, particles, 0.25)

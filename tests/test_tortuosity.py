@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from analysis.tortuosity import TortuosityResult, tortuosity_factor
+from mesosweep.analysis.tortuosity import TortuosityResult, tortuosity_factor
 
 
 def _channels(shape=(6, 6, 10), axis=2) -> np.ndarray:
@@ -160,7 +160,7 @@ def _three_phase(shape=(23, 19, 17), seed=3) -> np.ndarray:
 @pytest.mark.parametrize("coarsest", [50, 3000])
 def test_random_three_phase_medium_matches_a_direct_solve(axis, coarsest, monkeypatch):
     # A small coarsest size forces a deep hierarchy (4+ levels) on a small image.
-    import analysis.tortuosity as module
+    import mesosweep.analysis.tortuosity as module
 
     monkeypatch.setattr(module, "_COARSEST_SIZE", coarsest)
     d = _three_phase()

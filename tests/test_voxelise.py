@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from analysis.phases import AM, CBD, PORE
-from analysis.voxelise import close_particle_gaps, n_voxels, voxelise
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.analysis.voxelise import close_particle_gaps, n_voxels, voxelise
 
 
 def _one_bead(centre, diameter, box, voxel, phase=AM, particle=1, **kw):
@@ -182,7 +182,7 @@ def test_closing_bound_can_refer_to_the_bead_volume():
 
 
 def test_bead_volume_reference_bounds_the_closing():
-    from analysis.voxelise import bead_volume_voxels
+    from mesosweep.analysis.voxelise import bead_volume_voxels
 
     assert bead_volume_voxels([2.0], 0.5) == pytest.approx(4 / 3 * np.pi * 8)  # r = 2 voxels
     phase, particle = _two_beads_with_gap()

@@ -9,8 +9,8 @@ import pytest
 import tifffile
 import zarr
 
-from analysis.phases import AM, CBD, PORE
-from stages.xct_io import labels_to_phases, read_volume, through_plane_last
+from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.stages.xct_io import labels_to_phases, read_volume, through_plane_last
 
 
 @pytest.fixture

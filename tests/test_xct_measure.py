@@ -8,15 +8,15 @@ import pytest
 import xarray as xr
 import zarr
 
-from analysis.summary import METRICS
-from ensemble.xct import (
+from mesosweep.analysis.summary import METRICS
+from mesosweep.cli import main
+from mesosweep.ensemble.xct import (
     check_request,
     measure_file,
     measure_phases,
     open_xct,
     write_xct,
 )
-from mesosweep.cli import main
 
 NREL = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel-nmc-1-cal-bridge.tif"
 

@@ -41,7 +41,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from ensemble.status import read_summary
+from mesosweep.ensemble.status import read_summary
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REFRESH_S = 2.0  # how often the page asks; the store changes on a scale of seconds

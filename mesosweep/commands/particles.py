@@ -158,9 +158,9 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"mesosweep: {problem}", file=sys.stderr)
         return 2
-    from stages.particles import build_database_from_file, save_database
-
     import numpy as np
+
+    from mesosweep.stages.particles import build_database_from_file, save_database
 
     started = time.perf_counter()
     open_line = [False]  # a progress line is on the terminal without its newline

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store
 
     if not is_mesosweep_store(args.store):
         print(f"mesosweep: {args.store} is not a mesosweep store (a zarr store that "
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesosweep: --output {args.output} exists and is not a folder", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    from ensemble.report import build_report
+    from mesosweep.ensemble.report import build_report
 
     try:
         index = build_report(args.store, args.output, xct=args.xct, level=args.level,

@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ensemble.plan import plan
-    from ensemble.spec import SpecError, check_forcefields, load_spec
+    from mesosweep.ensemble.plan import plan
+    from mesosweep.ensemble.spec import SpecError, check_forcefields, load_spec
 
     try:
         spec = load_spec(args.spec)
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
               f"{len(spec.process.compression_degrees)} compression degree(s) -> "
               f"{spec.sweep.output}")
         return 0
-    from cluster.base import ClusterError
-    from ensemble.runner import run_sweep
+    from mesosweep.cluster.base import ClusterError
+    from mesosweep.ensemble.runner import run_sweep
 
     try:
         return run_sweep(spec, extend=args.extend)

@@ -50,7 +50,7 @@ def _show(store: Path, as_json: bool, clear: bool, lines: bool = False) -> bool:
 
     ``lines``: JSON on one line (``--watch --json`` prints JSON Lines, one object a refresh).
     """
-    from ensemble.status import read_summary, render_slurm, render_text, slurm_jobs
+    from mesosweep.ensemble.status import read_summary, render_slurm, render_text, slurm_jobs
 
     summary = read_summary(store)
     jobs = slurm_jobs()
@@ -90,7 +90,7 @@ def _watch(store: Path, every: float, as_json: bool) -> int:
 
 
 def _serve(store: Path, port: int) -> int:
-    from ensemble.dashboard import LivePage, dashboard_host, print_access
+    from mesosweep.ensemble.dashboard import LivePage, dashboard_host, print_access
 
     page = LivePage(store, host=dashboard_host(), port=port).start()
     print_access(page, sys.stdout)
@@ -105,7 +105,7 @@ def _serve(store: Path, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store
 
     if not is_mesosweep_store(args.store):
         print(f"mesosweep status: {args.store} is not a mesosweep store (a zarr store that "

@@ -88,7 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> str | None:
     """The first problem argparse cannot see, or None."""
-    from ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store
 
     if args.size_um is not None:
         wanted = 2 if args.full_thickness else 3
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     import xarray as xr
 
-    from ensemble.xct import measure_file, size_like, write_xct
+    from mesosweep.ensemble.xct import measure_file, size_like, write_xct
 
     started = time.perf_counter()
 
