@@ -1,9 +1,10 @@
 """Every metric of one electrode state, in the fixed shapes the results store holds.
 
 :func:`electrode_metrics` is what the ensemble runner calls for the dried electrode and for
-each calendered one; :data:`METRICS` declares, for every name it returns, the dimensions
-beyond ``(case, realisation, degree)``, the units, a description and the coordinate values
-(with bin edges for histograms), so the runner can create the store variables from it.
+each calendered one; :data:`METRICS` (declared in :mod:`analysis.metric_table`, re-exported
+here) gives, for every name it returns, the dimensions beyond ``(case, realisation, degree)``,
+the units, a description and the coordinate values (with bin edges for histograms), so the
+runner can create the store variables from it.
 
 Electrode region
 ----------------
@@ -27,12 +28,25 @@ values outside the edges go to ``*_out_of_range`` (``below``, ``above``), never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-from mesosweep.analysis.distributions import QUANTILES, histogram, quantiles
+from mesosweep.analysis.distributions import histogram, quantiles
+
+# The declaration of what is returned lives apart (readers of the shapes need no image
+# processing); it stays part of this module's public API.
+from mesosweep.analysis.metric_table import (
+    METRICS,
+    ORIENTATION_EDGES_DEG,
+    PORE_RADIUS_EDGES_UM,
+    RADIUS_THRESHOLD_UM,
+    SPHERICITY_EDGES,
+    THROAT_RADIUS_EDGES_UM,
+    Coordinate,
+    Metric,
+    metrics_table,
+)
 from mesosweep.analysis.particle_shape import particle_shapes, track_particles
 from mesosweep.analysis.phases import AM, CBD, PORE
 from mesosweep.analysis.pore_network import pore_network
@@ -51,168 +65,6 @@ __all__ = [
     "metrics_table",
 ]
 
-#: Pore equivalent-radius bins, µm: 0.5 µm wide up to 12 µm (the 1 µm threshold is an edge).
-PORE_RADIUS_EDGES_UM = np.round(np.arange(0.0, 12.0 + 1e-9, 0.5), 6)
-#: Throat equivalent-radius bins, µm: 0.25 µm wide up to 6 µm.
-THROAT_RADIUS_EDGES_UM = np.round(np.arange(0.0, 6.0 + 1e-9, 0.25), 6)
-#: Krumbein sphericity bins: 0.05 wide on [0, 1].
-SPHERICITY_EDGES = np.round(np.linspace(0.0, 1.0, 21), 6)
-#: Major-axis angle to the through-plane axis, degrees: 10° bins on [0, 90].
-ORIENTATION_EDGES_DEG = np.linspace(0.0, 90.0, 10)
-
-_RADIUS_THRESHOLD_UM = 1.0
-
-
-@dataclass(frozen=True)
-class Coordinate:
-    """Values along one dimension of a metric.
-
-    Attributes
-    ----------
-    values : numpy.ndarray
-        Coordinate values (bin centres for histogram bins).
-    units : str
-        Units of the values ("1" when dimensionless, "" for labels).
-    description : str
-        What the coordinate is.
-    edges : numpy.ndarray or None
-        Bin edges (length ``len(values) + 1``) for histogram bins, else None.
-    """
-
-    values: np.ndarray
-    units: str
-    description: str
-    edges: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Metric:
-    """Declaration of one returned metric.
-
-    Attributes
-    ----------
-    dims : tuple of str
-        Dimensions beyond ``(case, realisation, degree)``; empty for a scalar.
-    units : str
-        Units ("1" when dimensionless).
-    description : str
-        Definition, conventions included.
-    coords : dict of str to Coordinate
-        One entry per name in ``dims``.
-    """
-
-    dims: tuple[str, ...]
-    units: str
-    description: str
-    coords: dict[str, Coordinate] = field(default_factory=dict)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of the value beyond ``(case, realisation, degree)``."""
-        return tuple(len(self.coords[d].values) for d in self.dims)
-
-
-def _bins(edges: np.ndarray, units: str, what: str) -> Coordinate:
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    return Coordinate(centres, units, f"bin centres of {what}; edges in .edges", edges)
-
-
-def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
-    """The declaration of every metric :func:`electrode_metrics` returns.
-
-    Parameters
-    ----------
-    profile_bins : int, default 20
-        Number of bins of the thickness profiles (must match the call).
-
-    Returns
-    -------
-    dict of str to Metric
-        Keyed by metric name, in the order the metrics are returned.
-    """
-    z_edges = np.linspace(0.0, 1.0, int(profile_bins) + 1)
-    z_norm = Coordinate(
-        0.5 * (z_edges[1:] + z_edges[:-1]),
-        "1",
-        "normalised thickness z / H (0: current collector, 1: mean top surface), bin centres",
-        z_edges,
-    )
-    quantile = Coordinate(np.array(QUANTILES), "1", "probability of the quantile")
-    side = Coordinate(np.array(["below", "above"]), "", "values below the first / above the last edge")
-    axis = Coordinate(np.array(["a", "b", "c"]), "", "inertia-ellipsoid semi-axis, a >= b >= c")
-    pore_bins = _bins(PORE_RADIUS_EDGES_UM, "um", "pore equivalent radius")
-    throat_bins = _bins(THROAT_RADIUS_EDGES_UM, "um", "throat equivalent radius")
-    sph_bins = _bins(SPHERICITY_EDGES, "1", "Krumbein sphericity")
-    ori_bins = _bins(ORIENTATION_EDGES_DEG, "degree", "major-axis angle to the through-plane axis")
-
-    def m(dims: tuple[str, ...], units: str, text: str, **coords: Coordinate) -> Metric:
-        return Metric(dims, units, text, dict(coords))
-
-    tau = (
-        "tortuosity factor eps D0 / D_eff from steady diffusion along {ax} over the electrode "
-        "region, {cbd}; eps counts every conducting voxel; inf when nothing percolates"
-    )
-    merged = "pore and CBD as one conducting phase"
-    blocked = "CBD blocking (pore phase only)"
-    above = f"pores with equivalent radius > {_RADIUS_THRESHOLD_UM:g} um"
-    return {
-        "porosity": m((), "1", "pore volume fraction of the electrode region (CBD per cbd_as)"),
-        "thickness": m((), "um", "mean electrode thickness (top face of the highest solid "
-                       "voxel per column)"),
-        "tau_z": m((), "1", tau.format(ax="z (through-plane)", cbd=merged)),
-        "tau_x": m((), "1", tau.format(ax="x (in-plane)", cbd=merged)),
-        "tau_z_cbd_solid": m((), "1", tau.format(ax="z (through-plane)", cbd=blocked)),
-        "tau_x_cbd_solid": m((), "1", tau.format(ax="x (in-plane)", cbd=blocked)),
-        "pore_profile": m(("z_norm",), "1", "pore volume fraction along the thickness "
-                          "(CBD apart)", z_norm=z_norm),
-        "am_profile": m(("z_norm",), "1", "active-material volume fraction along the "
-                        "thickness", z_norm=z_norm),
-        "cbd_profile": m(("z_norm",), "1", "CBD volume fraction along the thickness",
-                         z_norm=z_norm),
-        "pore_count": m((), "1", f"number of {above}"),
-        "pore_radius_mean": m((), "um", f"mean equivalent radius (3V/4pi)^(1/3) of {above}"),
-        "pore_radius_quantiles": m(("quantile",), "um", f"quantiles of the equivalent "
-                                   f"radius of {above}", quantile=quantile),
-        "pore_radius_histogram": m(("pore_radius_bin",), "1", "number of pores (all sizes) "
-                                   "per equivalent-radius bin", pore_radius_bin=pore_bins),
-        "pore_radius_out_of_range": m(("range_side",), "1", "pores outside the radius bins",
-                                      range_side=side),
-        "coordination_mean": m((), "1", f"mean number of throats (to pores of any size) of "
-                               f"{above}"),
-        "pore_radius_profile": m(("z_norm",), "um", f"mean equivalent radius of {above}, by "
-                                 "the position of their centroid along the thickness (NaN "
-                                 "where a slab holds none)", z_norm=z_norm),
-        "coordination_profile": m(("z_norm",), "1", f"mean coordination number of {above}, by "
-                                  "the position of their centroid along the thickness (NaN "
-                                  "where a slab holds none)", z_norm=z_norm),
-        "throat_radius_quantiles": m(("quantile",), "um", "quantiles of the equivalent "
-                                     "throat radius sqrt(area/pi), throats between two "
-                                     "pores above the threshold", quantile=quantile),
-        "throat_radius_histogram": m(("throat_radius_bin",), "1", "number of throats between "
-                                     "two pores above the threshold per equivalent-radius "
-                                     "bin", throat_radius_bin=throat_bins),
-        "throat_radius_out_of_range": m(("range_side",), "1", "throats outside the radius "
-                                        "bins", range_side=side),
-        "particle_count": m((), "1", "number of secondary particles measured"),
-        "sphericity_quantiles": m(("quantile",), "1", "quantiles of the Krumbein sphericity "
-                                  "(bc/a^2)^(1/3) of the secondary particles",
-                                  quantile=quantile),
-        "sphericity_histogram": m(("sphericity_bin",), "1", "number of secondary particles "
-                                  "per sphericity bin", sphericity_bin=sph_bins),
-        "orientation_mean": m((), "degree", "mean angle between particle major axes and the "
-                              "through-plane axis (57.3 for random orientation)"),
-        "orientation_histogram": m(("orientation_bin",), "1", "number of particles per "
-                                   "major-axis angle bin", orientation_bin=ori_bins),
-        "deformation_mean": m(("semi_axis",), "1", "mean relative change of each semi-axis "
-                              "from the reference state (after/before - 1); NaN without a "
-                              "reference", semi_axis=axis),
-        "rotation_mean": m((), "degree", "mean angle between each particle's major axes in the "
-                           "reference state and this one; NaN without a reference"),
-    }
-
-
-#: Declaration of every metric of :func:`electrode_metrics` with the default profile bins.
-METRICS: dict[str, Metric] = metrics_table()
 
 
 def _slab_means(slab: np.ndarray, values: np.ndarray, bins: int) -> np.ndarray:
@@ -297,7 +149,7 @@ def electrode_metrics(
         merged if cbd_as == "pore" else blocked,
         v,
         height_um=thickness,
-        radius_threshold_um=_RADIUS_THRESHOLD_UM,
+        radius_threshold_um=RADIUS_THRESHOLD_UM,
     )
     large = network.large
     radii = network.radius_um[large]

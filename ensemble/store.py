@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from mesosweep.analysis.summary import metrics_table
+from mesosweep.analysis.metric_table import metrics_table
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.seeds import STREAMS
 from mesosweep.ensemble.spec import Spec, canonical_json, spec_hash
