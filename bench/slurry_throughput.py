@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.stage_throughput import print_ratio, throughput_ratio
+from mesosweep.analysis.separation import extract_particles
 from mesosweep.ensemble.realisation import bead_state
 from mesosweep.stages import slurry
 from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
 from mesosweep.stages.inputs import Numerics
 from mesosweep.stages.lammps_data import BeadState
-from mesosweep.stages.particles import extract_particles
 from mesosweep.stages.structure import build_structure
 from mesosweep.stages.synthetic import synthetic_volume
 

@@ -23,7 +23,7 @@ from mesosweep.ensemble.realisation import submit_realisation
 from mesosweep.ensemble.seeds import sweep_seed
 from mesosweep.ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
 from mesosweep.stages.lammps_env import lammps_version
-from mesosweep.stages.particles import extract_particles, save_database
+from mesosweep.stages.particles import save_database
 from mesosweep.stages.synthetic import synthetic_volume
 
 DATABASE_FILE = "particles.npz"
@@ -42,6 +42,9 @@ def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
     print(f"particles: generating {p.count} synthetic secondaries at {p.voxel_size_um} um voxels",
           file=out, flush=True)
     labels = synthetic_volume(p.count, p.diameter_range_um, p.voxel_size_um, rng)
+    # The watershed needs scikit-image: loaded only when a database is generated.
+    from mesosweep.analysis.separation import extract_particles  # noqa: PLC0415
+
     db = extract_particles(labels, p.voxel_size_um, min_voxels=p.min_voxels)
     workdir.mkdir(parents=True, exist_ok=True)
     save_database(db, path)

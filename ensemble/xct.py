@@ -8,7 +8,7 @@ Pipeline (:func:`measure_file` → :func:`measure_phases` → :func:`write_xct`)
    conducting phase (pore or CBD) are present, and without overlap the sub-volumes fit.
 3. Draw ``n`` seeded origins (:func:`analysis.subvolumes.sample_origins`).
 4. For each sub-volume: separate the AM phase into secondary particles with the
-   distance-transform watershed of the particle database (:func:`stages.particles.
+   distance-transform watershed of the particle database (:func:`analysis.separation.
    separate_particles`) on the sub-volume grown by a margin (so particles near its faces
    are cut with their surroundings in view), crop back, and drop the particles that touch a
    face of the sub-volume (they are cut, so their shape is not theirs); then
@@ -141,7 +141,7 @@ def particle_image(phases: np.ndarray, origin: Sequence[int], sub_shape: Sequenc
     margin_vox : int
         Voxels added on every side (within the volume) for the watershed.
     min_distance_vox, erosion_vox
-        Watershed parameters of :func:`stages.particles.separate_particles`.
+        Watershed parameters of :func:`analysis.separation.separate_particles`.
     min_voxels : int
         Particles with fewer voxels inside the sub-volume are dropped as fragments.
 
@@ -150,7 +150,7 @@ def particle_image(phases: np.ndarray, origin: Sequence[int], sub_shape: Sequenc
     numpy.ndarray of int32
         Shape ``sub_shape``: ids 1..K of whole particles, 0 elsewhere.
     """
-    from mesosweep.stages.particles import separate_particles
+    from mesosweep.analysis.separation import separate_particles
 
     o = np.asarray(origin, dtype=np.int64)
     s = np.asarray(sub_shape, dtype=np.int64)

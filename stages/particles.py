@@ -1,10 +1,8 @@
 """Particle database: secondary active-material particles separated from a labelled volume.
 
-The recipe follows the paper's methods (Xu et al., section 2.2): take the active-material (AM)
-phase, erode one voxel so that touching particles come apart, separate them with a
-distance-transform watershed, dilate the labels back inside the AM phase, and keep only the
-particles that are whole (not cut by the volume's border). Each particle is stored as a boolean
-mask cropped to its bounding box, with its shape metrics.
+The particles are separated by the paper's distance-transform watershed, which lives with the
+image processing (:mod:`analysis.separation`); this module holds what is kept of them. Each
+particle is stored as a boolean mask cropped to its bounding box, with its shape metrics.
 
 The database is saved as an ``.npz`` archive that holds plain numeric and string arrays only,
 so reading it cannot execute code (see ``docs/particle-database.md``).
@@ -20,9 +18,6 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.segmentation import watershed
 
 # The inertia-ellipsoid math is shared with the microstructure analysis, which owns it.
 from mesosweep.analysis.particle_shape import ellipsoid_semi_axes, krumbein_sphericity
@@ -34,14 +29,11 @@ __all__ = [
     "build_database",
     "build_database_from_file",
     "ellipsoid_semi_axes",
-    "extract_particles",
     "krumbein_sphericity",
     "principal_extents_um",
     "load_database",
     "save_database",
-    "separate_particles",
     "volume_equivalent_diameter_um",
-    "watershed_markers",
 ]
 
 #: Version of the on-disk layout written by :func:`save_database`.
@@ -66,7 +58,8 @@ Progress = Callable[[int, int], None]
 # --------------------------------------------------------------------------- shape metrics
 
 
-def volume_equivalent_diameter_um(voxel_count: np.ndarray | int, voxel_size_um: float) -> np.ndarray:
+def volume_equivalent_diameter_um(voxel_count: np.ndarray | int,
+                                  voxel_size_um: float) -> np.ndarray:
     """Diameter of the sphere with the volume of ``voxel_count`` cubic voxels.
 
     Parameters
@@ -187,7 +180,8 @@ class ParticleDatabase:
         if any(m.ndim != 3 for m in masks):
             raise ValueError("ParticleDatabase: every mask must be a 3-D array")
         if not self.voxel_size_um > 0:
-            raise ValueError(f"ParticleDatabase: voxel_size_um must be > 0, got {self.voxel_size_um}")
+            raise ValueError("ParticleDatabase: voxel_size_um must be > 0, got "
+                             f"{self.voxel_size_um}")
         fields = {
             "voxel_count": (np.asarray(self.voxel_count, dtype=np.int64), (n,)),
             "diameter_um": (np.asarray(self.diameter_um, dtype=float), (n,)),
@@ -196,7 +190,8 @@ class ParticleDatabase:
         }
         for name, (value, shape) in fields.items():
             if value.shape != shape:
-                raise ValueError(f"ParticleDatabase: {name} has shape {value.shape}, expected {shape}")
+                raise ValueError(f"ParticleDatabase: {name} has shape {value.shape}, "
+                                 f"expected {shape}")
             object.__setattr__(self, name, _frozen(value))
         object.__setattr__(self, "masks", masks)
         object.__setattr__(self, "voxel_size_um", float(self.voxel_size_um))
@@ -265,7 +260,7 @@ class ParticleDatabase:
             and self.source == other.source
             and self.source_sha256 == other.source_sha256
             and len(self) == len(other)
-            and all(np.array_equal(a, b) for a, b in zip(self.masks, other.masks))
+            and all(np.array_equal(a, b) for a, b in zip(self.masks, other.masks, strict=True))
             and all(
                 np.array_equal(getattr(self, name), getattr(other, name))
                 for name in ("voxel_count", "diameter_um", "axes_um", "sphericity")
@@ -289,228 +284,19 @@ class ParticleDatabase:
         )
 
 
-# --------------------------------------------------------------------------- extraction
+# --------------------------------------------------------------------------- building
 
 
-def _face_structure() -> np.ndarray:
-    """6-connectivity structuring element: erosion and dilation by one voxel across a face."""
-    return ndi.generate_binary_structure(3, 1)
+def build_database(labels: np.ndarray, voxel_size_um: float, **options) -> ParticleDatabase:
+    """The paper's "build the database" step: :func:`analysis.separation.extract_particles`.
 
-
-def watershed_markers(
-    distance: np.ndarray,
-    components: np.ndarray,
-    *,
-    min_distance_vox: int,
-    smooth_sigma_vox: float,
-    min_peak_vox: float,
-) -> np.ndarray:
-    """Markers at the peaks of the (smoothed) distance transform, one label per peak.
-
-    Parameters
-    ----------
-    distance : numpy.ndarray of float
-        Euclidean distance transform of the eroded AM phase, voxels.
-    components : numpy.ndarray of int
-        Connected components of the eroded AM phase; peaks are searched in each.
-    min_distance_vox : int
-        Minimum separation of two peaks, voxels; the main knob against over-segmentation.
-    smooth_sigma_vox : float
-        Gaussian smoothing of the distance map before the peak search, voxels; removes the
-        spurious maxima that voxel steps create on flat ridges. 0 disables it.
-    min_peak_vox : float
-        Peaks lower than this (a particle's inscribed radius, voxels) are ignored.
-
-    Returns
-    -------
-    numpy.ndarray of int32
-        Marker image: 0 outside markers, 1..K at the peaks.
+    ``labels`` is a labelled volume indexed [x, y, z], ``voxel_size_um`` its voxel edge in µm;
+    ``options`` are the separation parameters of ``extract_particles``.
     """
-    landscape = ndi.gaussian_filter(distance, smooth_sigma_vox) if smooth_sigma_vox > 0 else distance
-    peaks = peak_local_max(
-        landscape,
-        min_distance=max(int(min_distance_vox), 1),
-        threshold_abs=min_peak_vox,
-        labels=components,
-        exclude_border=False,
-    )
-    markers = np.zeros(distance.shape, dtype=np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
-    return markers
+    # The watershed needs scikit-image: loaded only when a database is built, not read.
+    from mesosweep.analysis.separation import extract_particles  # noqa: PLC0415
 
-
-def _label_unreached(labels: np.ndarray, solid: np.ndarray) -> np.ndarray:
-    """Give every solid component that no marker reached a label of its own."""
-    leftover, count = ndi.label(solid & (labels == 0), structure=_face_structure())
-    if count:
-        start = int(labels.max())
-        labels = np.where(leftover > 0, leftover + start, labels).astype(np.int32)
-    return labels
-
-
-def _dilate_within(labels: np.ndarray, phase: np.ndarray, steps: int) -> np.ndarray:
-    """Grow labels by ``steps`` face-neighbour layers, only into unlabelled voxels of ``phase``."""
-    footprint = _face_structure()
-    for _ in range(steps):
-        grown = ndi.grey_dilation(labels, footprint=footprint)
-        fill = (labels == 0) & phase & (grown > 0)
-        if not fill.any():
-            break
-        labels = np.where(fill, grown, labels)
-    return labels
-
-
-def _border_labels(labels: np.ndarray) -> np.ndarray:
-    """Labels present on any face of the volume."""
-    faces = [labels[0], labels[-1], labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]]
-    return np.unique(np.concatenate([f.ravel() for f in faces]))
-
-
-def separate_particles(
-    am_mask: np.ndarray,
-    *,
-    erosion_vox: int = 1,
-    min_distance_vox: int = 5,
-    smooth_sigma_vox: float = 1.0,
-    min_peak_vox: float = 1.0,
-    progress: Progress | None = None,
-) -> np.ndarray:
-    """Label individual particles of an AM mask (erode, watershed, dilate back).
-
-    Parameters
-    ----------
-    am_mask : numpy.ndarray of bool, 3-D
-        Active-material voxels.
-    erosion_vox : int
-        Voxel layers eroded before the watershed and dilated back after it.
-    min_distance_vox, smooth_sigma_vox, min_peak_vox
-        Marker parameters, see :func:`watershed_markers`.
-    progress : callable(done, total), optional
-        Called after each of the five steps.
-
-    Returns
-    -------
-    numpy.ndarray of int32
-        Particle labels 1..K, 0 elsewhere; border particles are *not* removed here.
-    """
-    total = 5
-    report = progress or (lambda done, total: None)
-    if erosion_vox < 0:
-        raise ValueError(f"erosion_vox must be >= 0, got {erosion_vox}")
-    eroded = am_mask
-    if erosion_vox > 0:
-        eroded = ndi.binary_erosion(am_mask, structure=_face_structure(), iterations=erosion_vox)
-    report(1, total)
-    distance = ndi.distance_transform_edt(eroded).astype(np.float32)
-    components, _ = ndi.label(eroded, structure=_face_structure())
-    report(2, total)
-    markers = watershed_markers(
-        distance,
-        components,
-        min_distance_vox=min_distance_vox,
-        smooth_sigma_vox=smooth_sigma_vox,
-        min_peak_vox=min_peak_vox,
-    )
-    report(3, total)
-    labels = watershed(-distance, markers, mask=eroded).astype(np.int32)
-    labels = _label_unreached(labels, eroded)
-    report(4, total)
-    labels = _dilate_within(labels, am_mask, erosion_vox)
-    report(5, total)
-    return labels
-
-
-def _whole_particle_masks(labels: np.ndarray, min_voxels: int) -> list[np.ndarray]:
-    """Cropped masks of the labels that avoid the border and hold at least ``min_voxels``."""
-    on_border = set(_border_labels(labels).tolist())
-    counts = np.bincount(labels.ravel())
-    masks = []
-    for index, box in enumerate(ndi.find_objects(labels), start=1):
-        if box is None or index in on_border or counts[index] < min_voxels:
-            continue
-        masks.append(labels[box] == index)
-    return masks
-
-
-def extract_particles(
-    labels: np.ndarray,
-    voxel_size_um: float,
-    *,
-    am_label: int = 1,
-    erosion_vox: int = 1,
-    min_distance_vox: int = 5,
-    smooth_sigma_vox: float = 1.0,
-    min_peak_vox: float = 1.0,
-    min_voxels: int = 27,
-    source: str = "array",
-    progress: Progress | None = None,
-) -> ParticleDatabase:
-    """Separate the whole secondary particles of a labelled volume into a database.
-
-    Steps: AM mask → erode ``erosion_vox`` voxels → distance-transform watershed with markers
-    at the peaks of the (smoothed) distance map → dilate the labels back within the AM phase →
-    drop particles touching the volume's border → drop fragments below ``min_voxels``.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray of int, 3-D
-        Labelled volume, indexed [x, y, z].
-    voxel_size_um : float
-        Voxel edge length, µm.
-    am_label : int
-        Label of the active material in ``labels``.
-    erosion_vox : int
-        Erosion (and re-dilation) depth, voxels; the paper uses 1.
-    min_distance_vox : int
-        Minimum distance between two watershed markers, voxels.
-    smooth_sigma_vox : float
-        Gaussian smoothing of the distance map before the peak search, voxels.
-    min_peak_vox : float
-        Smallest distance-map peak accepted as a marker, voxels.
-    min_voxels : int
-        Particles with fewer voxels are dropped as fragments.
-    source : str
-        Provenance stored in the database (a path or a description).
-    progress : callable(done, total), optional
-        Progress callback; called after each of six steps.
-
-    Returns
-    -------
-    ParticleDatabase
-        One record per whole particle, in label order.
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise ValueError(f"extract_particles: expected a 3-D labelled volume, got shape {labels.shape}")
-    if not voxel_size_um > 0:
-        raise ValueError(f"extract_particles: voxel_size_um must be > 0, got {voxel_size_um}")
-    am_mask = labels == am_label
-    if not am_mask.any():
-        raise ValueError(f"extract_particles: label {am_label} (AM) is absent from the volume")
-
-    def step(done: int, total: int) -> None:
-        if progress is not None:
-            progress(done, total + 1)
-
-    particle_labels = separate_particles(
-        am_mask,
-        erosion_vox=erosion_vox,
-        min_distance_vox=min_distance_vox,
-        smooth_sigma_vox=smooth_sigma_vox,
-        min_peak_vox=min_peak_vox,
-        progress=step,
-    )
-    masks = _whole_particle_masks(particle_labels, min_voxels)
-    database = ParticleDatabase.from_masks(
-        masks, voxel_size_um, source=source, source_sha256=array_sha256(labels)
-    )
-    if progress is not None:
-        progress(6, 6)
-    return database
-
-
-#: The paper's "build the database" step is exactly the extraction.
-build_database = extract_particles
+    return extract_particles(labels, voxel_size_um, **options)
 
 
 def build_database_from_file(
@@ -537,7 +323,7 @@ def build_database_from_file(
 
     Read (:func:`stages.xct_io.read_volume`) → move the through-plane axis to z
     (:func:`stages.xct_io.through_plane_last`) → map labels or a grey threshold to phases
-    (:func:`stages.xct_io.labels_to_phases`) → :func:`extract_particles`.
+    (:func:`stages.xct_io.labels_to_phases`) → :func:`analysis.separation.extract_particles`.
 
     Parameters
     ----------
@@ -555,11 +341,11 @@ def build_database_from_file(
     through_plane_axis : {0, 1, 2}
         Storage axis through the electrode's thickness; it becomes z.
     erosion_vox, min_distance_vox, smooth_sigma_vox, min_peak_vox, min_voxels
-        Separation parameters, see :func:`extract_particles`.
+        Separation parameters, see :func:`analysis.separation.extract_particles`.
     log : callable(str), optional
         Receives one line per step (what is being done, sizes, phase fractions).
     progress : callable(done, total), optional
-        Progress of the particle separation, see :func:`extract_particles`.
+        Progress of the particle separation, see :func:`analysis.separation.extract_particles`.
 
     Returns
     -------
@@ -584,14 +370,15 @@ def build_database_from_file(
     say(f"reading {path}")
     volume = read_volume(path, fmt=fmt, shape=shape, dtype=dtype)
     volume = through_plane_last(volume, through_plane_axis)
-    say(f"volume {volume.shape[0]} x {volume.shape[1]} x {volume.shape[2]} voxels ({volume.dtype}), "
+    say(f"volume {volume.shape[0]} x {volume.shape[1]} x {volume.shape[2]} voxels "
+        f"({volume.dtype}), "
         f"through-plane axis {through_plane_axis} -> z")
     phases = labels_to_phases(volume, am=am, cbd=cbd, pore=pore, threshold=threshold)
     del volume  # the phase image replaces it: keep one full-size copy alive, not two
     from mesosweep.analysis.phases import AM  # noqa: PLC0415
 
     say(f"AM phase: {np.count_nonzero(phases == AM) / phases.size:.1%} of the voxels")
-    db = extract_particles(
+    db = build_database(
         phases,
         voxel_size_um,
         am_label=AM,
@@ -698,9 +485,11 @@ def _check_header(path: Path, arrays: dict[str, np.ndarray]) -> None:
     if "kind" not in arrays or str(arrays["kind"]) != _KIND:
         raise ValueError(f"{path} is not a mesosweep particle database (no 'kind' = {_KIND!r})")
     if "schema_version" not in arrays:
-        raise ValueError(f"{path}: particle database without schema_version; rebuild it with build_database")
+        raise ValueError(f"{path}: particle database without schema_version; rebuild it with "
+                         "build_database")
     version = arrays["schema_version"]
-    if version.shape != () or not np.issubdtype(version.dtype, np.integer) or int(version) != SCHEMA_VERSION:
+    if (version.shape != () or not np.issubdtype(version.dtype, np.integer)
+            or int(version) != SCHEMA_VERSION):
         raise ValueError(
             f"{path}: particle database schema_version {version!r} is not supported "
             f"(this mesosweep reads version {SCHEMA_VERSION}); rebuild the database"
@@ -725,7 +514,8 @@ def _split_masks(path: Path, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
         and offsets[-1] == data.size
     )
     if not consistent:
-        raise ValueError(f"{path}: mask_data, mask_shapes and mask_offsets disagree; the file is damaged")
+        raise ValueError(f"{path}: mask_data, mask_shapes and mask_offsets disagree; the file "
+                         "is damaged")
     data = data.astype(bool)
     return [data[offsets[i] : offsets[i + 1]].reshape(shapes[i]) for i in range(n)]
 
@@ -753,7 +543,8 @@ def load_database(path: str | Path) -> ParticleDatabase:
     _check_header(path, arrays)
     payload = {key: arrays[key] for key in _PAYLOAD_KEYS}
     if _checksum(payload) != str(arrays["checksum"]):
-        raise ValueError(f"{path}: checksum mismatch; the particle database was modified or damaged")
+        raise ValueError(f"{path}: checksum mismatch; the particle database was modified or "
+                         "damaged")
     return ParticleDatabase(
         masks=_split_masks(path, arrays),
         voxel_size_um=float(arrays["voxel_size_um"]),

@@ -4,8 +4,8 @@ Stands in for XCT when no tomography is at hand, and gives the extraction a grou
 particle is a randomly oriented ellipsoid with NMC-like axis ratios (Krumbein sphericity mostly
 0.6–0.85), its surface roughened by a smooth low-frequency perturbation, scaled to a
 volume-equivalent diameter drawn in the requested range. Particles are placed at least one
-voxel apart and away from the border, so the output feeds :func:`stages.particles.extract_particles`
-exactly as a segmented XCT volume would.
+voxel apart and away from the border, so the output feeds
+:func:`analysis.separation.extract_particles` exactly as a segmented XCT volume would.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def test_pore_network_on_a_central_crop(volume):
 
 def test_particle_shapes_on_a_central_crop(volume):
     # The particle database's watershed separation of the NMC phase.
-    from mesosweep.stages.particles import separate_particles
+    from mesosweep.analysis.separation import separate_particles
 
     labels = separate_particles(_central(volume, 128) == AM)
     faces = np.unique(np.concatenate([

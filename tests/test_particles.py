@@ -10,10 +10,10 @@ import pytest
 from scipy import ndimage as ndi
 
 from mesosweep.analysis.phases import AM, PORE
+from mesosweep.analysis.separation import extract_particles
 from mesosweep.stages.particles import (
     ParticleDatabase,
     ellipsoid_semi_axes,
-    extract_particles,
     krumbein_sphericity,
     load_database,
     principal_extents_um,
@@ -38,9 +38,10 @@ def database(volume: np.ndarray) -> ParticleDatabase:
     return extract_particles(volume, VOXEL_UM, source="synthetic seed 7")
 
 
-def ball(radius: float, centre: tuple[float, float, float], shape: tuple[int, int, int]) -> np.ndarray:
+def ball(radius: float, centre: tuple[float, float, float],
+         shape: tuple[int, int, int]) -> np.ndarray:
     grid = np.indices(shape).astype(float)
-    return sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2
+    return sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= radius**2
 
 
 # --------------------------------------------------------------------------- synthetic volumes
@@ -52,7 +53,8 @@ def test_synthetic_particles_are_separated_and_inside(volume: np.ndarray) -> Non
     # 26-connectivity: not even a corner contact between two particles
     _, n = ndi.label(volume == AM, structure=np.ones((3, 3, 3)))
     assert n == COUNT
-    for face in (volume[:2], volume[-2:], volume[:, :2], volume[:, -2:], volume[:, :, :2], volume[:, :, -2:]):
+    for face in (volume[:2], volume[-2:], volume[:, :2], volume[:, -2:], volume[:, :, :2],
+                 volume[:, :, -2:]):
         assert not (face == AM).any()
 
 
@@ -73,7 +75,8 @@ def test_synthetic_truth_diameters_within_range(volume: np.ndarray) -> None:
 # --------------------------------------------------------------------------- extraction
 
 
-def test_extraction_recovers_synthetic_particles(volume: np.ndarray, database: ParticleDatabase) -> None:
+def test_extraction_recovers_synthetic_particles(volume: np.ndarray,
+                                                 database: ParticleDatabase) -> None:
     assert len(database) == COUNT
     # erosion then re-dilation shaves a few corner voxels: allow 5 % below the range
     assert database.diameter_um.min() >= 0.95 * RANGE_UM[0]
@@ -87,7 +90,7 @@ def test_extraction_recovers_synthetic_particles(volume: np.ndarray, database: P
 
 
 def test_extraction_masks_are_cropped_and_counted(database: ParticleDatabase) -> None:
-    for mask, count in zip(database.masks, database.voxel_count):
+    for mask, count in zip(database.masks, database.voxel_count, strict=True):
         assert mask.dtype == bool and mask.sum() == count
         for axis in range(3):  # cropped: every face of the bounding box touches the particle
             assert mask.any(axis=tuple(a for a in range(3) if a != axis))[[0, -1]].all()
@@ -105,7 +108,8 @@ def test_watershed_splits_touching_particles() -> None:
 
 def test_border_particles_and_fragments_are_dropped() -> None:
     shape = (40, 40, 40)
-    labels = (ball(6, (20, 20, 20), shape) | ball(6, (3, 20, 20), shape) | ball(1.2, (33, 33, 33), shape))
+    labels = (ball(6, (20, 20, 20), shape) | ball(6, (3, 20, 20), shape)
+              | ball(1.2, (33, 33, 33), shape))
     db = extract_particles(labels.astype(np.uint8), 1.0, min_voxels=27)
     assert len(db) == 1  # the cut ball and the 7-voxel fragment are gone
     assert db.voxel_count[0] == pytest.approx(ball(6, (20, 20, 20), shape).sum(), rel=0.03)
@@ -128,7 +132,7 @@ def test_extent_sphericity_of_a_box_and_an_ellipsoid() -> None:
     grid = np.indices((41, 31, 21)).astype(float)
     semi = np.array([18.0, 12.0, 8.0])
     centre = (np.array(grid.shape[1:]) - 1) / 2
-    ellipsoid = sum(((g - c) / s) ** 2 for g, c, s in zip(grid, centre, semi)) <= 1.0
+    ellipsoid = sum(((g - c) / s) ** 2 for g, c, s in zip(grid, centre, semi, strict=True)) <= 1.0
     db = ParticleDatabase.from_masks([box, ellipsoid], 1.0)
     assert db.extent_axes_um[1] == pytest.approx(2 * semi + 1, abs=1.0)
     # same axis ratios, so the same Krumbein value as from the inertia ellipsoid
@@ -140,7 +144,7 @@ def test_shape_metrics_of_an_ellipsoid() -> None:
     grid = np.indices((61, 41, 31)).astype(float)
     semi = np.array([28.0, 18.0, 12.0])
     centre = (np.array(grid.shape[1:]) - 1) / 2
-    mask = sum(((g - c) / s) ** 2 for g, c, s in zip(grid, centre, semi)) <= 1.0
+    mask = sum(((g - c) / s) ** 2 for g, c, s in zip(grid, centre, semi, strict=True)) <= 1.0
     axes = ellipsoid_semi_axes(mask, 0.5)
     assert axes == pytest.approx(semi * 0.5, rel=0.02)
     assert krumbein_sphericity(axes) == pytest.approx(np.cbrt(18 * 12 / 28**2), rel=0.02)
@@ -156,7 +160,8 @@ def test_save_load_round_trip(tmp_path: Path, database: ParticleDatabase) -> Non
     assert loaded == database
     assert loaded.masks[0].shape == database.masks[0].shape
     assert loaded.subset([0, 2]) == database.subset([0, 2])
-    assert len(database.subset(database.diameter_um > 6.0)) == int((database.diameter_um > 6.0).sum())
+    large = database.diameter_um > 6.0
+    assert len(database.subset(large)) == int(large.sum())
 
 
 def _rewrite(path: Path, target: Path, **changes: object) -> None:
@@ -166,7 +171,8 @@ def _rewrite(path: Path, target: Path, **changes: object) -> None:
     np.savez(target, **{k: v for k, v in arrays.items() if v is not None})
 
 
-def test_wrong_version_and_tampered_files_are_refused(tmp_path: Path, database: ParticleDatabase) -> None:
+def test_wrong_version_and_tampered_files_are_refused(tmp_path: Path,
+                                                      database: ParticleDatabase) -> None:
     good = save_database(database, tmp_path / "good.npz")
     cases = {
         "v2.npz": ({"schema_version": np.int64(2)}, "schema_version"),
@@ -219,7 +225,8 @@ def test_real_xct_database() -> None:
     extent_peak = edges[np.argmax(np.histogram(db.extent_sphericity, bins=bins)[0])]
     d = db.diameter_um
     print(
-        f"\nreal XCT ({phases.size / 1e6:.1f} M voxels): {len(db)} whole particles in {seconds:.1f} s; "
+        f"\nreal XCT ({phases.size / 1e6:.1f} M voxels): {len(db)} whole particles in "
+        f"{seconds:.1f} s; "
         f"diameter {d.min():.2f}-{d.max():.2f} µm (5-95 %: {np.percentile(d, 5):.2f}-"
         f"{np.percentile(d, 95):.2f}, median {np.median(d):.2f}); sphericity median "
         f"{np.median(db.sphericity):.3f}, histogram peak bin {peak:.2f}-{peak + 0.05:.2f}; "
@@ -268,7 +275,8 @@ def test_cli_reads_every_format_alike(tmp_path: Path, small_labels: np.ndarray, 
     folder.mkdir()
     for i, page in enumerate(small_labels):
         tifffile.imwrite(folder / f"s{i:03d}.tif", page)
-    array = zarr.create_array(store=str(tmp_path / "v.zarr"), shape=small_labels.shape, dtype="uint8")
+    array = zarr.create_array(store=str(tmp_path / "v.zarr"), shape=small_labels.shape,
+                              dtype="uint8")
     array[...] = small_labels
     common = ("--voxel-size-um", VOXEL_UM, "--am-label", 1, "--cbd-label", 2, "--pore-label", 0)
     runs = {
@@ -280,7 +288,8 @@ def test_cli_reads_every_format_alike(tmp_path: Path, small_labels: np.ndarray, 
     }
     databases = {}
     for name, (volume, *extra) in runs.items():
-        assert cli("particles", "build", tmp_path / volume, *extra, *common, "-o", tmp_path / f"{name}.npz") == 0
+        assert cli("particles", "build", tmp_path / volume, *extra, *common,
+                   "-o", tmp_path / f"{name}.npz") == 0
         databases[name] = built(tmp_path / f"{name}.npz")
     captured = capsys.readouterr()
     assert "4 whole particles" in captured.out
@@ -295,24 +304,30 @@ def test_cli_reads_every_format_alike(tmp_path: Path, small_labels: np.ndarray, 
         assert np.array_equal(db.voxel_count, first.voxel_count)
 
 
-def test_cli_moves_the_through_plane_axis_and_thresholds_grey(tmp_path: Path, small_labels: np.ndarray) -> None:
-    stored = np.ascontiguousarray(small_labels.transpose(2, 0, 1))  # through-plane axis stored first
+def test_cli_moves_the_through_plane_axis_and_thresholds_grey(tmp_path: Path,
+                                                              small_labels: np.ndarray) -> None:
+    # the through-plane axis stored first
+    stored = np.ascontiguousarray(small_labels.transpose(2, 0, 1))
     np.save(tmp_path / "zfirst.npy", stored)
     common = ("--voxel-size-um", VOXEL_UM, "--am-label", 1)
     assert cli("particles", "build", tmp_path / "zfirst.npy", "--through-plane-axis", 0, *common,
                "-o", tmp_path / "moved.npz") == 0
     np.save(tmp_path / "zlast.npy", small_labels)
-    assert cli("particles", "build", tmp_path / "zlast.npy", *common, "-o", tmp_path / "plain.npz") == 0
+    assert cli("particles", "build", tmp_path / "zlast.npy", *common,
+               "-o", tmp_path / "plain.npz") == 0
     moved, plain = built(tmp_path / "moved.npz"), built(tmp_path / "plain.npz")
     assert moved.source_sha256 == plain.source_sha256  # the very same [x, y, z] phase image
-    grey = np.where(small_labels == 1, 200.0, 40.0) + np.random.default_rng(0).normal(0, 5, small_labels.shape)
+    grey = (np.where(small_labels == 1, 200.0, 40.0)
+            + np.random.default_rng(0).normal(0, 5, small_labels.shape))
     np.save(tmp_path / "grey.npy", grey.astype(np.float32))
-    assert cli("particles", "build", tmp_path / "grey.npy", "--threshold", 120, "--voxel-size-um", VOXEL_UM,
-               "--min-voxels", 27, "-o", tmp_path / "grey.npz") == 0
-    assert np.array_equal(np.sort(built(tmp_path / "grey.npz").voxel_count), np.sort(plain.voxel_count))
+    assert cli("particles", "build", tmp_path / "grey.npy", "--threshold", 120,
+               "--voxel-size-um", VOXEL_UM, "--min-voxels", 27, "-o", tmp_path / "grey.npz") == 0
+    assert np.array_equal(np.sort(built(tmp_path / "grey.npz").voxel_count),
+                          np.sort(plain.voxel_count))
 
 
-def test_cli_refuses_bad_descriptions_in_one_line(tmp_path: Path, small_labels: np.ndarray, capsys) -> None:
+def test_cli_refuses_bad_descriptions_in_one_line(tmp_path: Path, small_labels: np.ndarray,
+                                                  capsys) -> None:
     np.save(tmp_path / "v.npy", small_labels)
     small_labels.tofile(tmp_path / "v.raw")
     np.save(tmp_path / "float.npy", small_labels.astype(np.float32))
@@ -322,15 +337,18 @@ def test_cli_refuses_bad_descriptions_in_one_line(tmp_path: Path, small_labels: 
     cases = {
         "raw of the wrong shape": (["v.raw", "--shape", 9, 9, 9, "--dtype", "uint8"], "bytes"),
         "raw without its shape": (["v.raw"], "--shape"),
-        "shape for a non-raw file": (["v.npy", "--shape", 2, 2, 2, "--dtype", "uint8"], "raw binary file only"),
-        "bad dtype": (["v.raw", "--shape", *small_labels.shape, "--dtype", "int7"], "not a numpy dtype"),
+        "shape for a non-raw file": (["v.npy", "--shape", 2, 2, 2, "--dtype", "uint8"],
+                                     "raw binary file only"),
+        "bad dtype": (["v.raw", "--shape", *small_labels.shape, "--dtype", "int7"],
+                      "not a numpy dtype"),
         "2-D image": (["flat.npy"], "3-D"),
         "empty AM phase": (["float.npy", "--threshold", 50], "AM phase is empty"),
         "absent label": (["v.npy", "--am-label", 7], "not present"),
         "labels promised, floats found": (["float.npy", "--am-label", 1], "threshold"),
         "not an image": (["fake.tif"], "not a readable TIFF"),
         "missing file": (["missing.tif"], "no volume"),
-        "labels and threshold": (["v.npy", "--am-label", 1, "--threshold", 0.5], "one or the other"),
+        "labels and threshold": (["v.npy", "--am-label", 1, "--threshold", 0.5],
+                                 "one or the other"),
         "unassigned label": (["v.npy", "--am-label", 1, "--pore-label", 0], "none of am/cbd/pore"),
         "no whole particle": (["v.npy", "--min-voxels", 10**6], "no whole particle"),
         "output not npz": (["v.npy", "-o", tmp_path / "db.txt"], ".npz"),

@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
+from mesosweep.analysis.separation import extract_particles
 from mesosweep.ensemble.realisation import bead_state
 from mesosweep.stages import calendering, drying, slurry
 from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
 from mesosweep.stages.inputs import Numerics
 from mesosweep.stages.lammps_data import CBD_TYPE
 from mesosweep.stages.lammps_env import executable
-from mesosweep.stages.particles import extract_particles
 from mesosweep.stages.structure import build_structure
 from mesosweep.stages.synthetic import synthetic_volume
 

@@ -8,7 +8,8 @@ from scipy.spatial import cKDTree
 from scipy.stats import kstest
 
 from mesosweep.analysis.phases import AM, CBD
-from mesosweep.stages.particles import ParticleDatabase, extract_particles
+from mesosweep.analysis.separation import extract_particles
+from mesosweep.stages.particles import ParticleDatabase
 from mesosweep.stages.structure import (
     Structure,
     bead_diameter_um,
