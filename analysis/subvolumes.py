@@ -2,7 +2,7 @@
 
 The paper compared its simulated electrode with 20 sub-volumes of the same physical size cut
 at random places from the XCT. This module chooses those places; the cutting and measuring
-live in :mod:`ensemble.xct`.
+live in :mod:`analysis.xct`.
 
 Conventions
 -----------
@@ -167,7 +167,7 @@ def cut(volume: np.ndarray, origin: Sequence[int], sub_shape: Sequence[int]) -> 
     o = np.asarray(origin, dtype=np.int64).reshape(-1)
     if o.size != 3 or np.any(o < 0) or np.any(o + sub > vol):
         raise ValueError(f"a sub-volume of {tuple(sub)} at {tuple(o)} is not inside {tuple(vol)}")
-    return volume[tuple(slice(int(a), int(a + s)) for a, s in zip(o, sub))]
+    return volume[tuple(slice(int(a), int(a + s)) for a, s in zip(o, sub, strict=True))]
 
 
 def closest_to_mean(values: np.ndarray) -> int:
@@ -200,7 +200,8 @@ def closest_to_mean(values: np.ndarray) -> int:
         raise ValueError("closest_to_mean: no finite value to compare")
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nanmean(np.where(finite, v, np.nan), axis=0)
-        sd = np.nanstd(np.where(finite, v, np.nan), axis=0, ddof=1) if v.shape[0] > 1 else np.zeros(v.shape[1])
+        sd = (np.nanstd(np.where(finite, v, np.nan), axis=0, ddof=1) if v.shape[0] > 1
+              else np.zeros(v.shape[1]))
         z = np.where(finite & (sd > 0), (v - mean) / np.where(sd > 0, sd, 1.0), 0.0)
     # A sample without any finite metric must not win by default.
     distance = np.where(finite.any(axis=1), np.sqrt((z**2).sum(axis=1)), np.inf)
@@ -217,7 +218,8 @@ def _check_shapes(
     sub = np.asarray(sub_shape).reshape(-1)
     if vol.size != 3 or sub.size != 3:
         raise ValueError(f"shapes must have 3 axes, got {tuple(vol)} and {tuple(sub)}")
-    if np.any(vol != np.rint(vol)) or np.any(sub != np.rint(sub)) or np.any(sub < 1) or np.any(vol < 1):
+    if (np.any(vol != np.rint(vol)) or np.any(sub != np.rint(sub)) or np.any(sub < 1)
+            or np.any(vol < 1)):
         raise ValueError(f"shapes must be positive integers, got {tuple(vol)} and {tuple(sub)}")
     vol, sub = vol.astype(np.int64), sub.astype(np.int64)
     if need_fit and np.any(sub > vol):

@@ -54,7 +54,7 @@ def find_xct(store: Path, xct: Path | None = None) -> xr.Dataset | None:
 
     Returns None when there are none.
     """
-    from mesosweep.ensemble.xct import GROUP, open_xct
+    from mesosweep.ensemble.xct_store import GROUP, open_xct
 
     if xct is not None:
         return open_xct(xct)

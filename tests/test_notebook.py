@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mesosweep.ensemble.xct import measure_phases, write_xct
+from mesosweep.analysis.xct import measure_phases
+from mesosweep.ensemble.xct_store import write_xct
 from tests.test_report import synthetic_xct_labels, tiny_sweep_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ def test_compare_notebook_executes(tmp_path_factory, tmp_path, monkeypatch):
     # The kernel's inline backend (Agg underneath) must be left to show the figures.
     monkeypatch.delenv("MPLBACKEND", raising=False)
     # The kernel must import this checkout's analysis package, installed or not.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH",
+                       os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})

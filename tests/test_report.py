@@ -8,10 +8,11 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from mesosweep.analysis.summary import METRICS
+from mesosweep.analysis.metric_table import METRICS
+from mesosweep.analysis.xct import measure_phases, metrics_dataset
 from mesosweep.cli import main
 from mesosweep.ensemble.figures import FIGURES
-from mesosweep.ensemble.xct import measure_phases, metrics_dataset, write_xct
+from mesosweep.ensemble.xct_store import write_xct
 from tests.conftest import run_tiny_sweep
 
 CASE = "96-4 <b>&"  # a case name that must come out escaped

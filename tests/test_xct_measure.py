@@ -8,15 +8,10 @@ import pytest
 import xarray as xr
 import zarr
 
-from mesosweep.analysis.summary import METRICS
+from mesosweep.analysis.metric_table import METRICS
+from mesosweep.analysis.xct import check_request, measure_phases
 from mesosweep.cli import main
-from mesosweep.ensemble.xct import (
-    check_request,
-    measure_file,
-    measure_phases,
-    open_xct,
-    write_xct,
-)
+from mesosweep.ensemble.xct_store import measure_file, open_xct, write_xct
 
 NREL = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrel-nmc-1-cal-bridge.tif"
 
@@ -53,7 +48,8 @@ def test_measure_phases_gives_the_simulation_names_and_units():
     assert np.all((ds["porosity"] > 0) & (ds["porosity"] < 1))
     assert int(ds["representative"].sum()) == 1 and ds.attrs["representative"] in range(3)
     assert json.loads(ds.attrs["subvolume_shape_vox"]) == [24, 24, 20]
-    assert "pore_radius_bin_upper" in ds.coords and ds["pore_radius_bin_upper"].attrs["units"] == "um"
+    assert "pore_radius_bin_upper" in ds.coords
+    assert ds["pore_radius_bin_upper"].attrs["units"] == "um"
     for var in ds.variables.values():
         if var.dims and var.dims[0] == "subvolume" and var.dtype.kind == "f":
             assert "units" in var.attrs
@@ -97,7 +93,8 @@ def test_cli_measure_and_its_errors(tmp_path, capsys):
             "--cbd-label", "2"]
     assert main(base + ["--size-um", "30", "8", "8", "-n", "2", "-o", str(out)]) == 2
     assert "larger than the volume" in capsys.readouterr().err and not out.exists()
-    assert main(base + ["--size-um", "9", "9", "12", "--no-overlap", "-n", "5", "-o", str(out)]) == 2
+    assert main(base + ["--size-um", "9", "9", "12", "--no-overlap", "-n", "5",
+                        "-o", str(out)]) == 2
     assert "at most 4" in capsys.readouterr().err and not out.exists()
     assert main(base + ["--size-um", "8", "8", "-n", "2", "-o", str(out)]) == 2
     assert "X Y Z" in capsys.readouterr().err

@@ -9,6 +9,7 @@ counts) ends in one line on stderr and exit status 2, before any sub-volume is m
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -88,15 +89,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> str | None:
     """The first problem argparse cannot see, or None."""
-    from mesosweep.ensemble.spec import is_mesosweep_store
+    # Commands import what they run only when run: `mesosweep --help` stays fast.
+    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
 
     if args.size_um is not None:
         wanted = 2 if args.full_thickness else 3
         if len(args.size_um) not in (wanted, 3):
-            return (f"--size-um takes X Y Z (µm){' or X Y with --full-thickness' if wanted == 2 else ''}"
-                    f", got {len(args.size_um)} value(s)")
+            also = " or X Y with --full-thickness" if wanted == 2 else ""
+            return f"--size-um takes X Y Z (µm){also}, got {len(args.size_um)} value(s)"
     if args.like is not None and not is_mesosweep_store(args.like):
-        return f"--like {args.like}: not a mesosweep sweep store (a zarr store `mesosweep run` wrote)"
+        return (f"--like {args.like}: not a mesosweep sweep store (a zarr store `mesosweep run` "
+                "wrote)")
     if args.degree is not None and not (math.isfinite(args.degree) and 0 <= args.degree < 1):
         return f"--degree {args.degree}: a compression degree is a fraction in [0, 1)"
     if not args.volume.exists():
@@ -116,11 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"mesosweep: {problem}", file=sys.stderr)
         return 2
-    import json
+    import xarray as xr  # noqa: PLC0415 - loaded when the command runs, not for --help
 
-    import xarray as xr
-
-    from mesosweep.ensemble.xct import measure_file, size_like, write_xct
+    from mesosweep.ensemble.xct_store import measure_file, size_like, write_xct  # noqa: PLC0415
 
     started = time.perf_counter()
 
@@ -157,8 +158,10 @@ def run(args: argparse.Namespace) -> int:
     por, tau = ds["porosity"].values, ds["tau_z"].values
     best = int(ds.attrs["representative"])
     where = f"{args.output}" + (f" (group {group!r})" if group else "")
-    print(f"{args.count} sub-volumes of " + " x ".join(f"{v:.2f}" for v in json.loads(ds.attrs["size_um"]))
-          + f" um: porosity {por.mean():.3f} ± {por.std(ddof=1) if por.size > 1 else float('nan'):.3f} (sd), "
+    sd = por.std(ddof=1) if por.size > 1 else float("nan")
+    print(f"{args.count} sub-volumes of "
+          + " x ".join(f"{v:.2f}" for v in json.loads(ds.attrs["size_um"]))
+          + f" um: porosity {por.mean():.3f} ± {sd:.3f} (sd), "
           f"tau_z {tau[tau < float('inf')].mean():.2f}; representative sub-volume {best} -> "
           f"{where} ({time.perf_counter() - started:.1f} s)")
     return 0
