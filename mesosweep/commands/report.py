@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesosweep.ensemble.spec import is_mesosweep_store
+    # Commands import what they run only when run: `mesosweep --help` stays fast.
+    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
 
     if not is_mesosweep_store(args.store):
         print(f"mesosweep: {args.store} is not a mesosweep store (a zarr store that "
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesosweep: --output {args.output} exists and is not a folder", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    from mesosweep.ensemble.report import build_report
+    from mesosweep.report.html import build_report  # noqa: PLC0415 - matplotlib loads here
 
     try:
         index = build_report(args.store, args.output, xct=args.xct, level=args.level,

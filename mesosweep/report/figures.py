@@ -22,9 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
 from mesosweep.analysis.compare import select_done
+from mesosweep.analysis.metric_table import METRICS
+from mesosweep.analysis.phases import AM, CBD
+from mesosweep.analysis.voxelise import voxelise
+from mesosweep.stages.lammps_data import read_data
 
 __all__ = ["FIGURES", "FigureResult", "all_figures"]
 
@@ -129,15 +136,12 @@ def _normalised(counts: xr.DataArray, bin_dim: str, widths: np.ndarray) -> xr.Da
 
 def _edges(ds: xr.Dataset, bin_dim: str) -> np.ndarray:
     if f"{bin_dim}_lower" in ds.coords and f"{bin_dim}_upper" in ds.coords:
-        return np.r_[ds[f"{bin_dim}_lower"].values, ds[f"{bin_dim}_upper"].values[-1:]].astype(float)
-    try:  # the declaration is the fallback, in case a store keeps no edges
-        from mesosweep.analysis.summary import METRICS
-
-        for metric in METRICS.values():
-            if bin_dim in metric.coords and metric.coords[bin_dim].edges is not None:
-                return np.asarray(metric.coords[bin_dim].edges, dtype=float)
-    except ImportError:
-        pass
+        return np.r_[ds[f"{bin_dim}_lower"].values,
+                     ds[f"{bin_dim}_upper"].values[-1:]].astype(float)
+    # the declaration is the fallback, in case a store keeps no edges
+    for metric in METRICS.values():
+        if bin_dim in metric.coords and metric.coords[bin_dim].edges is not None:
+            return np.asarray(metric.coords[bin_dim].edges, dtype=float)
     c = np.asarray(ds[bin_dim].values, dtype=float)
     half = np.diff(c) / 2
     return np.r_[c[0] - half[0], c[:-1] + half, c[-1] + half[-1]]
@@ -180,7 +184,8 @@ def fig_xct_subvolumes(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -
                  "mean (porosity and τ_z, each scaled by its sd). τ_z is computed with pore and "
                  "CBD as one conducting phase.")
     if (~ok).any():
-        r.caption += f" {int((~ok).sum())} sub-volume(s) without a finite τ_z (not percolating) are not shown."
+        r.caption += (f" {int((~ok).sum())} sub-volume(s) without a finite τ_z (not "
+                      "percolating) are not shown.")
     return r
 
 
@@ -211,11 +216,12 @@ def fig_porosity_vs_degree(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Pat
         xp = xp[np.isfinite(xp)]
         m, s = xp.mean(), xp.std(ddof=1) if xp.size > 1 else np.nan
         if np.isfinite(xd):
-            ax.errorbar([100 * xd + XCT_NUDGE], [m], yerr=[s], fmt="s", mfc="none", color=XCT_COLOUR,
-                        capsize=5, ms=8, label=f"XCT mean ± sd (n = {xp.size})")
+            ax.errorbar([100 * xd + XCT_NUDGE], [m], yerr=[s], fmt="s", mfc="none",
+                        color=XCT_COLOUR, capsize=5, ms=8, label=f"XCT mean ± sd (n = {xp.size})")
         else:
             ax.axhspan(m - s, m + s, color=XCT_COLOUR, alpha=0.15)
-            ax.axhline(m, color=XCT_COLOUR, ls="--", label=f"XCT mean ± sd, degree unknown (n = {xp.size})")
+            ax.axhline(m, color=XCT_COLOUR, ls="--",
+                       label=f"XCT mean ± sd, degree unknown (n = {xp.size})")
     ax.set_xlabel("compression degree (% of dried thickness)")
     ax.set_ylabel("porosity (%)")
     ax.legend(fontsize=8)
@@ -249,7 +255,7 @@ def fig_tau_vs_porosity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) 
         pm, tm = p.mean("realisation"), t.mean("realisation")
         ax.errorbar(pm, tm, xerr=p.std("realisation", ddof=1), yerr=t.std("realisation", ddof=1),
                     fmt="o-", color=_colour(k), capsize=3, label=f"simulation {case}, mean ± sd")
-        for d, x, y in zip(sim["degree"].values, pm.values, tm.values):
+        for d, x, y in zip(sim["degree"].values, pm.values, tm.values, strict=True):
             if np.isfinite(x) and np.isfinite(y):
                 ax.annotate(f"{100 * d:.0f}%", (x, y), textcoords="offset points", xytext=(5, 5),
                             fontsize=7, color=_colour(k))
@@ -343,20 +349,22 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
     fig = Figure(figsize=(10, 11.0 if by_position else 7.4), layout="constrained")
     axes = fig.subplots(3 if by_position else 2, 2)
     linestyles = {shown[0]: "-", shown[-1]: "--"}
-    for ax, name, label, low in ((axes[0, 0], "pore_radius_histogram", "pore equivalent radius", 1.0),
-                                 (axes[0, 1], "throat_radius_histogram", "throat equivalent radius", None)):
+    for ax, name, label, low in (
+            (axes[0, 0], "pore_radius_histogram", "pore equivalent radius", 1.0),
+            (axes[0, 1], "throat_radius_histogram", "throat equivalent radius", None)):
         bin_dim = sim[name].dims[-1]
         edges = _edges(sim, bin_dim)
         keep = edges[1:] > (low if low is not None else -np.inf) + 1e-12
         centres, widths = 0.5 * (edges[1:] + edges[:-1])[keep], np.diff(edges)[keep]
         for k, case in enumerate(_cases(sim)):
             for d in shown:
-                dens = _normalised(_finite(sim[name].sel(case=case, degree=d)).isel({bin_dim: keep}),
-                                   bin_dim, widths)
+                values = _finite(sim[name].sel(case=case, degree=d)).isel({bin_dim: keep})
+                dens = _normalised(values, bin_dim, widths)
                 m, s = dens.mean("realisation").values, dens.std("realisation", ddof=1).values
                 ax.plot(centres, m, linestyles[d], color=_colour(k), drawstyle="steps-mid",
                         label=f"{case}, {100 * d:.0f}%")
-                ax.fill_between(centres, m - s, m + s, color=_colour(k), alpha=0.15, lw=0, step="mid")
+                ax.fill_between(centres, m - s, m + s, color=_colour(k), alpha=0.15, lw=0,
+                                step="mid")
         if xct is not None and name in xct:
             dens = _normalised(_finite(xct[name]).isel({bin_dim: keep}), bin_dim, widths)
             ax.errorbar(centres, dens.mean("subvolume"), yerr=dens.std("subvolume", ddof=1),
@@ -374,7 +382,8 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
         ax.set_ylabel("probability density (1/µm)")
         ax.legend(fontsize=7)
     for ax, name, label in ((axes[1, 0], "pore_radius_mean", "mean pore radius (µm)"),
-                            (axes[1, 1], "coordination_mean", "mean coordination number (dimensionless)")):
+                            (axes[1, 1], "coordination_mean",
+                             "mean coordination number (dimensionless)")):
         for k, case in enumerate(_cases(sim)):
             v = _finite(sim[name].sel(case=case))
             ax.errorbar(100 * degrees, v.mean("realisation"), yerr=v.std("realisation", ddof=1),
@@ -384,8 +393,9 @@ def fig_pore_network(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> 
             xv = xv[np.isfinite(xv)]
             xd = _xct_degree(xct)
             if xv.size and np.isfinite(xd):
-                ax.errorbar([100 * xd + XCT_NUDGE], [xv.mean()], yerr=[xv.std(ddof=1) if xv.size > 1 else 0],
-                            fmt="s", mfc="none", color=XCT_COLOUR, capsize=5, label="XCT mean ± sd")
+                sd = xv.std(ddof=1) if xv.size > 1 else 0
+                ax.errorbar([100 * xd + XCT_NUDGE], [xv.mean()], yerr=[sd], fmt="s", mfc="none",
+                            color=XCT_COLOUR, capsize=5, label="XCT mean ± sd")
             elif xv.size:
                 ax.axhline(xv.mean(), color=XCT_COLOUR, ls="--", label="XCT mean (degree unknown)")
         ax.set_xlabel("compression degree (% of dried thickness)")
@@ -460,7 +470,8 @@ def fig_sphericity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> Fi
                     ax.text(0.02, 0.6, f"only {x_total} whole XCT particle(s):\nsub-volumes too "
                             "small for shapes", transform=ax.transAxes, fontsize=7,
                             color=XCT_COLOUR)
-            ax.set_title(f"{case}, {'dried' if d == 0 else f'{100 * d:.0f}% compression'}", fontsize=9)
+            state = "dried" if d == 0 else f"{100 * d:.0f}% compression"
+            ax.set_title(f"{case}, {state}", fontsize=9)
             ax.legend(fontsize=7, loc="upper left")
         axes[i, 0].set_ylabel("probability density (dimensionless)")
     fig.supxlabel("Krumbein sphericity (bc/a²)^(1/3) (dimensionless)", fontsize=10)
@@ -484,14 +495,6 @@ def _state_file(store: Path, case: str, realisation: int, degree: float) -> Path
 def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
                       store: Path | None = None) -> FigureResult:
     """Cross-section of a simulated electrode coloured by phase and particle (Fig. 3E/H)."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
-
-    from mesosweep.analysis.phases import AM, CBD
-    from mesosweep.analysis.voxelise import voxelise
-    from mesosweep.stages.lammps_data import read_data
-
     r = FigureResult("fig3e_cross_section", "Cross-section of a simulated electrode (paper "
                      "Fig. 3E, H)")
     if store is None:
@@ -518,7 +521,7 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
     except (KeyError, ValueError):
         voxel = 0.25
     images, diameters = [], []
-    for case, real, files in picks:
+    for _, _, files in picks:
         row = []
         for f in files:
             st = read_data(f)
@@ -553,8 +556,8 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
             ax = axes[i, j]
             ax.imshow(np.transpose(rgb, (1, 0, 2)), origin="lower", interpolation="nearest",
                       extent=(0, phase.shape[0] * voxel, 0, phase.shape[1] * voxel))
-            ax.set_title(f"{case} r{real:04d}, {'dried' if d == 0 else f'{100 * d:.0f}% compression'}",
-                         fontsize=9)
+            state = "dried" if d == 0 else f"{100 * d:.0f}% compression"
+            ax.set_title(f"{case} r{real:04d}, {state}", fontsize=9)
             ax.set_xlabel("x (µm)")
             if j == 0:
                 ax.set_ylabel("z, height above current collector (µm)")

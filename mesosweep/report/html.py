@@ -1,7 +1,7 @@
 """The comparison report: figures, tables and one ``index.html`` that lays them out.
 
 :func:`build_report` reads a sweep store (and, if any, the XCT sub-volumes: a separate store,
-or the store's own ``xct`` group), draws :func:`ensemble.figures.all_figures`, runs
+or the store's own ``xct`` group), draws :func:`report.figures.all_figures`, runs
 :func:`analysis.compare.compare` and :func:`analysis.compare.compare_distributions`, and
 writes into one folder:
 
@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+import zarr
 
 from mesosweep.analysis.compare import (
     ALPHA,
@@ -32,7 +34,8 @@ from mesosweep.analysis.compare import (
     select_done,
     summarise,
 )
-from mesosweep.ensemble.figures import FigureResult, all_figures
+from mesosweep.ensemble.xct_store import GROUP, open_xct
+from mesosweep.report.figures import FigureResult, all_figures
 
 __all__ = ["build_report", "find_xct"]
 
@@ -54,12 +57,8 @@ def find_xct(store: Path, xct: Path | None = None) -> xr.Dataset | None:
 
     Returns None when there are none.
     """
-    from mesosweep.ensemble.xct_store import GROUP, open_xct
-
     if xct is not None:
         return open_xct(xct)
-    import zarr
-
     root = zarr.open_group(str(store), mode="r")
     return open_xct(store, GROUP) if GROUP in root else None
 
@@ -151,8 +150,10 @@ def _header(store: Path, sim: xr.Dataset, x: xr.Dataset | None, level: float, al
         lines.append(
             "<p class='small'>XCT: "
             f"{_e(x.sizes['subvolume'])} sub-volumes of {_e(x.attrs.get('size_um', '?'))} µm from "
-            f"{_e(x.attrs.get('source', '?'))} (voxel {_e(x.attrs.get('voxel_size_um', '?'))} µm, "
-            f"seed {_e(x.attrs.get('seed', '?'))}, CBD counted as {_e(x.attrs.get('cbd_as', '?'))}); "
+            f"{_e(x.attrs.get('source', '?'))} "
+            f"(voxel {_e(x.attrs.get('voxel_size_um', '?'))} µm, "
+            f"seed {_e(x.attrs.get('seed', '?'))}, "
+            f"CBD counted as {_e(x.attrs.get('cbd_as', '?'))}); "
             f"compression degree of the imaged electrode: "
             f"{_e('unknown' if math.isnan(deg) else f'{100 * deg:.0f}%')}.</p>")
     lines.append(
@@ -186,7 +187,8 @@ def _comparison_html(table, cmp: xr.Dataset, level: float) -> str:
             f"[{_num(r['sim_ci_low'])}, {_num(r['sim_ci_high'])}]",
             f"{_num(r['xct_mean'])} ± {_num(r['xct_sd'], 2)} ({_num(r['xct_n'])})",
             f"[{_num(r['xct_ci_low'])}, {_num(r['xct_ci_high'])}]",
-            f"{_num(r['difference'])} [{_num(r['difference_ci_low'])}, {_num(r['difference_ci_high'])}]",
+            f"{_num(r['difference'])} "
+            f"[{_num(r['difference_ci_low'])}, {_num(r['difference_ci_high'])}]",
             _num(r["p_value"], 3), _num(r["delta"], 3),
             f"{_num(r['realisations_needed'])} ({_num(r['realisations_needed_exact_xct'])})",
         ]
@@ -196,9 +198,7 @@ def _comparison_html(table, cmp: xr.Dataset, level: float) -> str:
     return head + _table(cols, rows)
 
 
-def _distribution_frame(dist: xr.Dataset):
-    import pandas as pd
-
+def _distribution_frame(dist: xr.Dataset) -> pd.DataFrame:
     frames = []
     for name in dist.data_vars:
         df = dist[name].to_dataset(dim="statistic").to_dataframe().reset_index()
@@ -232,7 +232,8 @@ def _distribution_html(frame, dist: xr.Dataset) -> str:
 
 def _ensemble_html(sim: xr.Dataset, level: float) -> str:
     names = [n for n, v in sim.data_vars.items()
-             if set(v.dims) == {"case", "realisation", "degree"} and np.issubdtype(v.dtype, np.floating)]
+             if set(v.dims) == {"case", "realisation", "degree"}
+             and np.issubdtype(v.dtype, np.floating)]
     s = summarise(select_done(sim), "realisation", level=level, names=names)
     cols = ["metric", "units", "case", "degree", "mean ± sd (n)", f"{100 * level:g}% CI"]
     rows = []
@@ -245,7 +246,8 @@ def _ensemble_html(sim: xr.Dataset, level: float) -> str:
                          f"{_num(g['mean'])} ± {_num(g['sd'], 2)} ({_num(g['n'])})",
                          f"[{_num(g['ci_low'])}, {_num(g['ci_high'])}]"]
                 rows.append("<tr>" + "".join(f"<td class='l'>{_e(c)}</td>" if k < 3 else
-                                             f"<td>{_e(c)}</td>" for k, c in enumerate(cells)) + "</tr>")
+                                             f"<td>{_e(c)}</td>" for k, c in enumerate(cells))
+                            + "</tr>")
     return _table(cols, rows)
 
 
