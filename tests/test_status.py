@@ -1,4 +1,5 @@
-"""``ensemble.status`` and ``mesosweep status`` on a hand-made store (no LAMMPS, no Dask).
+"""``ensemble.status``, ``cluster.queue`` and ``mesosweep status`` on a hand-made store (no
+LAMMPS, no Dask).
 
 The store is written with the same functions the workers use (``store.create``,
 ``write_realisation``, ``write_stage``), in a state a real sweep passes through: some
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from mesosweep.cli import main
+from mesosweep.cluster import queue
 from mesosweep.commands import status as status_cmd
 from mesosweep.ensemble import status as st
 from mesosweep.ensemble import store
@@ -237,13 +239,13 @@ def test_squeue_jobs_listed_for_the_user(tmp_path, monkeypatch):
                           "echo '4712|PENDING|dask-worker|0:00|(Resources)'")
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("USER", "alice")
-    jobs = st.slurm_jobs()
+    jobs = queue.slurm_jobs()
     assert [j["job_id"] for j in jobs] == ["4711", "4712"]
     assert jobs[1] == {"job_id": "4712", "state": "PENDING", "name": "dask-worker",
                        "time": "0:00", "reason": "(Resources)"}
     argv = (tmp_path / "argv").read_text().split("\n")
-    assert argv[:4] == ["--noheader", f"--format={st.SQUEUE_FORMAT}", "--user", "alice"]
-    text = st.render_slurm(jobs)
+    assert argv[:4] == ["--noheader", f"--format={queue.SQUEUE_FORMAT}", "--user", "alice"]
+    text = queue.render_slurm(jobs)
     assert "2 batch job(s) in flight: 1 pending, 1 running" in text
 
 
@@ -251,18 +253,18 @@ def test_squeue_odd_user_falls_back_to_me(tmp_path, monkeypatch):
     fake_squeue(tmp_path, "true")
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("USER", "-o;rm -rf /")
-    assert st.slurm_jobs() == []
+    assert queue.slurm_jobs() == []
     assert (tmp_path / "argv").read_text().split("\n")[2] == "--me"
 
 
 def test_squeue_absent_failing_or_hanging_is_skipped_quietly(tmp_path, monkeypatch, hand,
                                                              capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no squeue at all
-    assert st.squeue_argv() is None and st.slurm_jobs() is None
+    assert queue.squeue_argv() is None and queue.slurm_jobs() is None
     assert main(["status", str(hand)]) == 0
     assert "slurm" not in capsys.readouterr().out
     fake_squeue(tmp_path, "exit 1")
-    assert st.slurm_jobs() is None
+    assert queue.slurm_jobs() is None
     fake_squeue(tmp_path, "exec sleep 5")
-    monkeypatch.setattr(st, "SQUEUE_TIMEOUT_S", 0.3)
-    assert st.slurm_jobs() is None
+    monkeypatch.setattr(queue, "SQUEUE_TIMEOUT_S", 0.3)
+    assert queue.slurm_jobs() is None

@@ -1,7 +1,7 @@
 """``mesosweep status STORE``: what a sweep is doing, from its store alone.
 
 Works while the sweep runs and after its driver ended or died: nothing but the store is read
-(plus ``squeue``, when there is one, for the batch jobs in flight).
+(plus the batch queue, :mod:`cluster.queue`, when there is one, for the batch jobs in flight).
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def _show(store: Path, as_json: bool, clear: bool, lines: bool = False) -> bool:
 
     ``lines``: JSON on one line (``--watch --json`` prints JSON Lines, one object a refresh).
     """
-    from mesosweep.ensemble.status import read_summary, render_slurm, render_text, slurm_jobs
+    # Commands import what they run only when run: `mesosweep --help` stays fast.
+    from mesosweep.cluster.queue import render_slurm, slurm_jobs  # noqa: PLC0415
+    from mesosweep.ensemble.status import read_summary, render_text  # noqa: PLC0415
 
     summary = read_summary(store)
     jobs = slurm_jobs()
@@ -90,7 +92,11 @@ def _watch(store: Path, every: float, as_json: bool) -> int:
 
 
 def _serve(store: Path, port: int) -> int:
-    from mesosweep.ensemble.dashboard import LivePage, dashboard_host, print_access
+    from mesosweep.ensemble.dashboard import (  # noqa: PLC0415 - tornado loads only here
+        LivePage,
+        dashboard_host,
+        print_access,
+    )
 
     page = LivePage(store, host=dashboard_host(), port=port).start()
     print_access(page, sys.stdout)
@@ -105,7 +111,7 @@ def _serve(store: Path, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesosweep.ensemble.spec import is_mesosweep_store
+    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
 
     if not is_mesosweep_store(args.store):
         print(f"mesosweep status: {args.store} is not a mesosweep store (a zarr store that "
