@@ -1,14 +1,18 @@
-"""Sweep specification: the TOML schema, its full validation, and its canonical form.
+"""Sweep specification: reading, full validation, and the canonical form.
 
-A sweep spec is read once, checked completely, and turned into frozen dataclasses. Every later
-step (plan, store, provenance, resume) works from a :class:`Spec`, never from raw TOML, so a
-problem in the file is reported before any simulation starts. The schema, units, defaults and
-allowed ranges are documented in ``docs/spec.md``; ``sweeps/quick.toml`` is the worked example.
+A sweep spec is read once, checked completely, and turned into the frozen dataclasses declared in
+:mod:`mesosweep.ensemble.schema`. Every later step (plan, store, provenance, resume) works from a
+:class:`Spec`, never from raw TOML, so a problem in the file is reported before any simulation
+starts. ``docs/spec.md`` documents the schema; ``sweeps/quick.toml`` is the worked example.
+
+Reading is one generic pass over the schema (every field's type, bounds, allowed values and
+pattern; unknown keys; missing required fields and sections), then the named validators below
+(rules that tie fields together or check more than a value), then the dataclasses are built.
+Every problem is collected, one line each, naming the field, the value given and what is allowed.
 
 Public API: :func:`load_spec`, :func:`parse_spec`, :func:`spec_to_dict`, :func:`canonical_json`,
 :func:`spec_hash`, :func:`is_mesosweep_store`, :func:`resolve_forcefield`,
-:func:`check_forcefields`, :class:`SpecError`
-and the section dataclasses.
+:func:`check_forcefields`, :class:`SpecError` and the section dataclasses.
 """
 
 from __future__ import annotations
@@ -22,12 +26,32 @@ import math
 import os
 import re
 import tomllib
+import types
+import typing
 import unicodedata
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mesosweep.ensemble.schema import (
+    MAX_COMPRESSION_DEGREE,
+    SCHEMA_VERSION,
+    SEED_MAX,
+    SEED_MIN,
+    AnalysisSection,
+    ClusterSection,
+    FieldInfo,
+    Formulation,
+    NumericsSection,
+    ParticlesSection,
+    ProcessSection,
+    Spec,
+    StructureSection,
+    SweepSection,
+    field_info,
+    fields_of,
+    is_section,
+)
 from mesosweep.errors import SpecError
 
 __all__ = [
@@ -55,170 +79,23 @@ __all__ = [
     "check_forcefields",
 ]
 
-SCHEMA_VERSION = 1
-# LAMMPS accepts random seeds in 1 .. 900 000 000 only.
-SEED_MIN = 1
-SEED_MAX = 900_000_000
-# Beyond this the compression plane would crush the electrode into the current collector.
-MAX_COMPRESSION_DEGREE = 0.9
 MASS_SUM_TOLERANCE = 1e-6
-
-CLUSTER_KINDS = ("local", "slurm", "pbs", "lsf", "sge")
-PARTICLE_SOURCES = ("synthetic", "database")
-STRUCTURE_SHAPES = ("real", "sphere")
-CBD_AS = ("solid", "pore")
-PSD_SAMPLINGS = ("independent", "stratified")  # mirrors stages.structure.PSD_SAMPLINGS
-
-# Names become directory names and store labels: letters, digits, '.', '_', '-' only, never
-# starting with a dot or dash. Always used with fullmatch ('$' would let a trailing newline in).
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _FORCEFIELD_NAME_RE = re.compile(r"[a-z0-9_-]+")
-_WALLTIME_RE = re.compile(r"(\d+):([0-5]\d):([0-5]\d)")
-_MEMORY_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]i?B)", re.IGNORECASE)
-# Queue and account names go into batch-script directives: no spaces, quotes or shell syntax.
-_BATCH_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+,:-]{0,127}")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-# --------------------------------------------------------------------------------------------
-# The schema as frozen dataclasses (kw_only so the field order can mirror the file).
-
-
-@dataclass(frozen=True, kw_only=True)
-class SweepSection:
-    """[sweep]: what is run and where the results go."""
-
-    name: str
-    root_seed: int
-    realisations: int
-    output: Path  # absolute; a relative path in the file is taken from the current directory
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClusterSection:
-    """[cluster]: where Dask gets workers. Batch fields are used by slurm/pbs, ignored by local."""
-
-    kind: str = "local"
-    workers: int = 1
-    ranks_per_realisation: int = 1
-    queue: str | None = None
-    account: str | None = None
-    walltime: str = "01:00:00"
-    memory: str = "4GB"
-    job_extra_directives: tuple[str, ...] = ()
-    max_attempts: int = 2
-    adaptive: bool = False
-    scheduler_host: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ParticlesSection:
-    """[particles]: the particle database, built from XCT or by the synthetic generator."""
-
-    source: str = "synthetic"
-    voxel_size_um: float = 0.642
-    count: int = 200
-    diameter_range_um: tuple[float, float] = (2.0, 14.0)
-    min_voxels: int = 27
-    database: Path | None = None  # absolute; a relative path is taken from the spec's folder
-
-
-@dataclass(frozen=True, kw_only=True)
-class StructureSection:
-    """[structure]: how a realisation's initial slurry box is built."""
-
-    shape: str = "real"
-    downsample: int = 2
-    box_um: tuple[float, float, float] = (80.0, 80.0, 120.0)
-    am_volume_fraction: float = 0.028
-    cbd_diameter_slurry_um: float = 6.2
-    cbd_diameter_dried_um: float = 1.3
-    am_density_g_cm3: float = 4.68
-    cbd_density_g_cm3: float = 0.95
-    # Target number PSD: a CSV file (absolute; relative paths are taken from the spec's folder)
-    # or inline rows of (diameter_um, number_fraction); None draws to the database's own PSD.
-    psd_table: Path | tuple[tuple[float, float], ...] | None = None
-    psd_sampling: str = "independent"  # or "stratified": a low-discrepancy draw of the target
-
-
-@dataclass(frozen=True, kw_only=True)
-class Formulation:
-    """One [[formulations]] table: every field is required (no universal default exists)."""
-
-    name: str
-    am_mass_percent: float
-    cbd_mass_percent: float
-    solid_content_percent: float
-    dried_porosity_percent: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProcessSection:
-    """[process]: manufacturing conditions shared by every formulation."""
-
-    slurry_temperature_K: float = 300.0
-    slurry_pressure_Pa: float = 1.0e5
-    drying_temperature_K: float = 353.0
-    calendering_temperature_K: float = 333.0
-    compression_degrees: tuple[float, ...]  # required
-    calendering_speed_um_per_us: float = 2.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class NumericsSection:
-    """[numerics]: force fields, time step and convergence of the LAMMPS stages.
-
-    A force field is either a bare name of a shipped parameter set or the absolute path of a
-    TOML file (relative paths in the file are resolved against the spec's folder).
-    """
-
-    forcefield_slurry: str = "slurry"
-    forcefield_dried: str = "dried"
-    timestep_fraction: float = 0.1
-    check_steps: int = 1000
-    slurry_max_steps: int = 1_000_000
-    drying_max_steps: int = 1_000_000
-    relax_max_steps: int = 200_000
-    relax_check_steps: int | None = None  # None: check_steps
-    tolerance: float = 0.001
-
-
-@dataclass(frozen=True, kw_only=True)
-class AnalysisSection:
-    """[analysis]: how simulated states are voxelised and measured."""
-
-    voxel_size_um: float = 0.25
-    cbd_as: str = "pore"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Spec:
-    """A validated sweep spec. Build it with :func:`load_spec` or :func:`parse_spec`."""
-
-    schema_version: int = SCHEMA_VERSION
-    sweep: SweepSection
-    cluster: ClusterSection = dataclasses.field(default_factory=ClusterSection)
-    particles: ParticlesSection = dataclasses.field(default_factory=ParticlesSection)
-    structure: StructureSection = dataclasses.field(default_factory=StructureSection)
-    formulations: tuple[Formulation, ...]
-    process: ProcessSection
-    numerics: NumericsSection = dataclasses.field(default_factory=NumericsSection)
-    analysis: AnalysisSection = dataclasses.field(default_factory=AnalysisSection)
 
 
 # --------------------------------------------------------------------------------------------
 # Value display and type helpers for messages
 
 
-def _show(value: Any, limit: int = 80) -> str:
+def show(value: Any, limit: int = 80) -> str:
     """A value as the user would write it in TOML, short and on one line."""
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
         text = json.dumps(value, ensure_ascii=True)
     elif isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(_show(v, limit) for v in value) + "]"
+        text = "[" + ", ".join(show(v, limit) for v in value) + "]"
     elif isinstance(value, Mapping):
         text = "{" + ", ".join(_key(str(k)) for k in value) + "}"
     elif isinstance(value, float):
@@ -226,6 +103,7 @@ def _show(value: Any, limit: int = 80) -> str:
     else:
         text = str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 
 def _kind(value: Any) -> str:
@@ -258,7 +136,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _interval(gt: float | None, ge: float | None, lt: float | None, le: float | None) -> str:
+def bounds_text(info: FieldInfo) -> str:
+    """The bounds of a field in words: ``> 0``, ``>= 1``, ``in (0, 0.5]``, or "a finite number"."""
+    gt, ge, lt, le = info.gt, info.ge, info.lt, info.le
     lo = gt if gt is not None else ge
     hi = lt if lt is not None else le
     if lo is not None and hi is not None:
@@ -272,230 +152,600 @@ def _interval(gt: float | None, ge: float | None, lt: float | None, le: float | 
     return "a finite number"
 
 
+def _has_bounds(info: FieldInfo) -> bool:
+    return (info.gt, info.ge, info.lt, info.le) != (None,) * 4
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def _in(x: float, gt: float | None, ge: float | None, lt: float | None, le: float | None) -> bool:
-    return (
-        (gt is None or x > gt)
-        and (ge is None or x >= ge)
-        and (lt is None or x < lt)
-        and (le is None or x <= le)
-    )
+def _in_bounds(x: float, info: FieldInfo) -> bool:
+    return ((info.gt is None or x > info.gt) and (info.ge is None or x >= info.ge)
+            and (info.lt is None or x < info.lt) and (info.le is None or x <= info.le))
 
 
-def _suggest(word: str, options: Sequence[str]) -> str | None:
+def suggest(word: str, options: Sequence[str]) -> str | None:
+    """The option closest to a misspelt ``word``, if one is close enough for "did you mean"."""
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:
         close = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
     return close[0] if close else None
 
 
+def example_of(info: FieldInfo) -> str:
+    """A value of the field as TOML, for "add key = ..." and "e.g." in messages."""
+    if info.example:
+        return info.example
+    if not info.required and info.default is not None:
+        return show(info.default)
+    return show(info.choices[0]) if info.choices else '"x"'
+
+
 # --------------------------------------------------------------------------------------------
-# The reader: one per TOML table, it records every problem and the keys it knows
+# How the file writes each field's type
 
 
-_REQUIRED = object()  # marks a required field
+def _alternatives(tp: Any) -> tuple[Any, ...]:
+    """The types a field may hold besides None (one, unless it is a union such as psd_table)."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return tuple(a for a in typing.get_args(tp) if a is not type(None))
+    return (tp,)
+
+
+def toml_kind(tp: Any) -> tuple[str, int | None]:
+    """How the file writes a value of annotation ``tp``, and an array's fixed length.
+
+    One of: ``integer``, ``number``, ``boolean``, ``string`` (a path is a string too),
+    ``numbers``, ``strings``, ``table``, ``tables`` (an array of tables), or ``mixed`` (a union
+    of several kinds, which the field's named validator reads).
+    """
+    alts = _alternatives(tp)
+    if len(alts) != 1:
+        return "mixed", None
+    (tp,) = alts
+    simple = {int: "integer", float: "number", bool: "boolean", str: "string", Path: "string"}
+    if tp in simple:
+        return simple[tp], None
+    if is_section(tp):
+        return "table", None
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        item = args[0]
+        length = None if len(args) == 2 and args[1] is Ellipsis else len(args)
+        if item is float:
+            return "numbers", length
+        if item is str:
+            return "strings", length
+        if is_section(item):
+            return "tables", None
+    raise TypeError(f"no TOML form for {tp!r}; extend toml_kind")
+
+
+# --------------------------------------------------------------------------------------------
+# The generic reader: one pass over the schema
+
+
 _BAD = object()  # marks a value that was missing or invalid (already reported)
 
 
-class _Problems:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+class _Values:
+    """The values read from one table, by field name; named validators read and report here.
 
-    def add(self, path: str, text: str) -> None:
-        self.lines.append(f"{path}: {text}")
+    A value is what the file gave (as the field's type), its default, or ``_BAD`` (reported).
+    Nested tables are ``_Values`` too (an array of tables, a list of them) until :func:`_build`.
+    """
 
-
-class _Table:
-    """Typed access to one table; every accessor reports its own problems and returns _BAD."""
-
-    def __init__(self, problems: _Problems, path: str, data: Mapping[str, Any], where: str,
-                 *, absent: bool = False) -> None:
-        self.p = problems
+    def __init__(self, cls: type, path: str, problems: list[str], base_dir: Path) -> None:
+        self.cls = cls
         self.path = path
-        self.data = data
-        self.where = where  # how to tell the user where to add a key
-        self.absent = absent  # the whole section is missing: one line instead of one per key
-        self.known: list[str] = []
-        self.missing: list[str] = []
+        self.problems = problems
+        self.base_dir = base_dir  # anchors relative input paths
+        self.values: dict[str, Any] = {}
 
     def at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
-    def _get(self, key: str, default: Any, example: str) -> tuple[bool, Any]:
-        """(True, value) if the key was given; else (False, default), or (False, _BAD)."""
-        self.known.append(key)
-        value = self.data.get(key)
-        if value is not None:
-            return True, value
-        # Absent, or JSON null from spec_to_dict: the default applies.
-        if default is not _REQUIRED:
-            return False, default
-        if self.absent:
-            self.missing.append(f"{key} = {example}")
-        else:
-            self.p.add(self.at(key), f"required field is missing; add {key} = {example} "
-                                     f"to {self.where}")
-        return False, _BAD
+    def add(self, path: str, text: str) -> None:
+        self.problems.append(f"{path}: {text}")
 
-    def _wrong_type(self, path: str, value: Any, expected: str) -> None:
-        self.p.add(path, f"got {_show(value)} ({_kind(value)}); expected {expected}")
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
 
-    def _check_number(self, path: str, value: Any, *, integer: bool, gt: float | None = None,
-                      ge: float | None = None, lt: float | None = None, le: float | None = None,
-                      why: str = "") -> Any:
-        if integer and not _is_int(value):
-            bounds = "" if (gt, ge, lt, le) == (None,) * 4 else " " + _interval(gt, ge, lt, le)
-            self._wrong_type(path, value, "an integer" + bounds)
+    def number(self, key: str) -> Any:
+        """The field's value if it is a valid number (or integer), else None."""
+        value = self.values[key]
+        return value if _is_number(value) else None
+
+    def string(self, key: str) -> str | None:
+        value = self.values[key]
+        return value if isinstance(value, str) else None
+
+    def match(self, key: str) -> re.Match[str] | None:
+        """The field's valid string matched against its declared pattern (groups for rules)."""
+        value = self.string(key)
+        pattern = field_info(self.cls, key).pattern
+        return re.fullmatch(pattern, value) if value is not None else None
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def fail(self, key: str, text: str, *, at: str | None = None) -> None:
+        """Report a problem of field ``key`` (at its path unless ``at``) and mark it invalid."""
+        self.add(self.at(key) if at is None else at, text)
+        self.values[key] = _BAD
+
+
+def _wrong_type(v: _Values, path: str, value: Any, expected: str) -> None:
+    v.add(path, f"got {show(value)} ({_kind(value)}); expected {expected}")
+
+
+def _read_table(cls: type, data: Mapping[str, Any], path: str, where: str, problems: list[str],
+                base_dir: Path) -> _Values:
+    """Read every field of table ``cls``, run its named validators, report unknown keys."""
+    v = _Values(cls, path, problems, base_dir)
+    for info in fields_of(cls):
+        v.set(info.name, _read_field(v, info, data.get(info.name), where))
+    for rule in _RULES.get(cls, ()):
+        rule(v)
+    _report_unknown_keys(v, data)
+    return v
+
+
+def _read_field(v: _Values, info: FieldInfo, value: Any, where: str) -> Any:
+    kind, length = toml_kind(info.type)
+    path = v.at(info.name)
+    if kind == "table":
+        return _read_section(v, info, value)
+    if kind == "tables":
+        return _read_table_array(v, info, value)
+    # Absent, or JSON null from spec_to_dict: the default applies.
+    if value is None:
+        if not info.required:
+            return info.default
+        v.add(path, f"required field is missing; add {info.name} = {example_of(info)} to {where}")
+        return _BAD
+    if kind == "mixed":
+        return value  # its named validator reads it
+    if kind in ("integer", "number"):
+        value = _check_number(v, path, info, value, integer=kind == "integer")
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            _wrong_type(v, path, value, f"true or false, e.g. {info.name} = false")
             return _BAD
-        if not integer and not _is_number(value):
-            self._wrong_type(path, value, "a number")
+    elif kind == "string":
+        value = _check_string(v, path, info, value)
+    elif kind == "numbers":
+        value = _check_numbers(v, path, info, value, length)
+    else:  # strings
+        value = _check_strings(v, path, info, value)
+    if value is not _BAD and info.choices and value not in info.choices:
+        allowed = ", ".join(show(c) for c in info.choices)
+        hint = suggest(value, [str(c) for c in info.choices]) if isinstance(value, str) else None
+        v.add(path, f"got {show(value)}; allowed: {allowed}"
+                    + (f" ({info.why})" if info.why else "")
+                    + (f'; did you mean "{hint}"?' if hint else ""))
+        return _BAD
+    return value
+
+
+def _check_number(v: _Values, path: str, info: FieldInfo, value: Any, *, integer: bool) -> Any:
+    if integer and not _is_int(value):
+        bounds = " " + bounds_text(info) if _has_bounds(info) else ""
+        _wrong_type(v, path, value, "an integer" + bounds)
+        return _BAD
+    if not integer and not _is_number(value):
+        _wrong_type(v, path, value, "a number")
+        return _BAD
+    if not integer:
+        value = float(value)  # an integer is fine where a number is expected
+        if not math.isfinite(value):
+            v.add(path, f"got {show(value)}; must be a finite number {bounds_text(info)}")
             return _BAD
-        if not integer:
-            value = float(value)  # an integer is fine where a number is expected
-            if not math.isfinite(value):
-                self.p.add(path, f"got {_show(value)}; must be a finite number "
-                                 f"{_interval(gt, ge, lt, le)}")
-                return _BAD
-        if not _in(value, gt, ge, lt, le):
-            self.p.add(path, f"got {_show(value)}; must be {_interval(gt, ge, lt, le)}"
-                             + (f" ({why})" if why else ""))
-            return _BAD
-        return value
+    if not _in_bounds(value, info):
+        v.add(path, f"got {show(value)}; must be {bounds_text(info)}"
+                    + (f" ({info.why})" if info.why else ""))
+        return _BAD
+    return value
 
-    def integer(self, key: str, default: Any = _REQUIRED, *, example: str = "1",
-                ge: int | None = None, le: int | None = None, why: str = "") -> Any:
-        given, value = self._get(key, default, example)
-        if not given:
-            return value
-        return self._check_number(self.at(key), value, integer=True, ge=ge, le=le, why=why)
 
-    def number(self, key: str, default: Any = _REQUIRED, *, example: str = "1.0",
-               gt: float | None = None, ge: float | None = None, lt: float | None = None,
-               le: float | None = None, why: str = "") -> Any:
-        given, value = self._get(key, default, example)
-        if not given:
-            return value
-        return self._check_number(self.at(key), value, integer=False, gt=gt, ge=ge, lt=lt, le=le,
-                                  why=why)
-
-    def numbers(self, key: str, default: Any = _REQUIRED, *, example: str = "[1.0]",
-                length: int | None = None, gt: float | None = None, ge: float | None = None,
-                lt: float | None = None, le: float | None = None, why: str = "",
-                unique: bool = False) -> Any:
-        """An array of numbers, each checked; returned as a tuple of floats.
-
-        ``unique`` reports repeats among the valid values (they would be the same case twice).
-        """
-        given, value = self._get(key, default, example)
-        if not given:
-            return value
-        path = self.at(key)
-        if not isinstance(value, (list, tuple)):
-            self._wrong_type(path, value, f"an array of numbers, e.g. {example}")
-            return _BAD
-        if length is not None and len(value) != length:
-            self.p.add(path, f"got {_show(value)} ({len(value)} values); expected exactly "
-                             f"{length} numbers, e.g. {key} = {example}")
-            return _BAD
-        if not value:
-            self.p.add(path, f"got []; expected at least one number, e.g. {key} = {example}")
-            return _BAD
-        items = [self._check_number(f"{path}[{i}]", v, integer=False, gt=gt, ge=ge, lt=lt, le=le,
-                                    why=why) for i, v in enumerate(value)]
-        if unique:
-            first: dict[float, int] = {}
-            for i, v in enumerate(items):
-                if v is _BAD:
-                    continue
-                if v in first:
-                    self.p.add(f"{path}[{i}]", f"got {_show(v)}; duplicates {key}[{first[v]}]; "
-                                               f"each value must appear once, remove the repeat")
-                    items[i] = _BAD
-                else:
-                    first[v] = i
-        return _BAD if any(v is _BAD for v in items) else tuple(items)
-
-    def string(self, key: str, default: Any = _REQUIRED, *, example: str = '"x"') -> Any:
-        given, value = self._get(key, default, example)
-        if not given:
-            return value
-        if not isinstance(value, str):
-            self._wrong_type(self.at(key), value, f"a string, e.g. {key} = {example}")
-            return _BAD
-        return value
-
-    def boolean(self, key: str, default: Any = _REQUIRED) -> Any:
-        given, value = self._get(key, default, "true")
-        if given and not isinstance(value, bool):
-            self._wrong_type(self.at(key), value, f"true or false, e.g. {key} = false")
-            return _BAD
-        return value
-
-    def name(self, key: str, default: Any = _REQUIRED, *, example: str = '"x"',
-             why: str = "") -> Any:
-        """A string that becomes a directory name or store label."""
-        value = self.string(key, default, example=example)
-        if isinstance(value, str) and not _NAME_RE.fullmatch(value):
-            self.p.add(self.at(key), f"got {_show(value)}; allowed: {_NAME_RULE}"
-                                     + (f" ({why})" if why else ""))
-            return _BAD
-        return value
-
-    def choice(self, key: str, options: Sequence[str], default: Any = _REQUIRED) -> Any:
-        value = self.string(key, default, example=json.dumps(options[0]))
-        if isinstance(value, str) and value not in options:
-            hint = _suggest(value, options)
-            allowed = ", ".join(json.dumps(o) for o in options)
-            self.p.add(self.at(key), f"got {_show(value)}; allowed: {allowed}"
-                                     + (f'; did you mean "{hint}"?' if hint else ""))
-            return _BAD
-        return value
-
-    def strings(self, key: str, default: Any = _REQUIRED, *, example: str = '["x"]') -> Any:
-        given, value = self._get(key, default, example)
-        if not given:
-            return value
-        path = self.at(key)
-        if not isinstance(value, (list, tuple)):
-            self._wrong_type(path, value, f"an array of strings, e.g. {key} = {example}")
-            return _BAD
-        ok = True
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self._wrong_type(f"{path}[{i}]", item, "a string")
-                ok = False
-        return tuple(value) if ok else _BAD
-
-    def table(self, key: str, where: str, *, required: bool = False) -> _Table | None:
-        """A sub-table; a missing one reads as empty so defaults apply."""
-        self.known.append(key)
-        value = self.data.get(key)
-        if value is None:
-            return _Table(self.p, self.at(key), {}, where, absent=required)
-        if not isinstance(value, Mapping):
-            self._wrong_type(self.at(key), value, f"a table {where}")
-            return None
-        return _Table(self.p, self.at(key), value, where)
-
-    def finish(self, section_word: str = "key") -> None:
-        """Report a missing section (one line) and every key nobody asked for."""
-        if self.missing:
-            self.p.add(self.path, f"required section is missing; add {self.where} with "
-                                  + ", ".join(self.missing))
-        for raw in self.data:
-            key = str(raw)
-            if key in self.known:
+def _check_numbers(v: _Values, path: str, info: FieldInfo, value: Any,
+                   length: int | None) -> Any:
+    """An array of numbers, each checked; a tuple of floats. ``unique`` reports repeats."""
+    key, example = info.name, example_of(info)
+    if not isinstance(value, (list, tuple)):
+        _wrong_type(v, path, value, f"an array of numbers, e.g. {example}")
+        return _BAD
+    if length is not None and len(value) != length:
+        v.add(path, f"got {show(value)} ({len(value)} values); expected exactly {length} "
+                    f"numbers, e.g. {key} = {example}")
+        return _BAD
+    if not value:
+        v.add(path, f"got []; expected at least one number, e.g. {key} = {example}")
+        return _BAD
+    items = [_check_number(v, f"{path}[{i}]", info, x, integer=False)
+             for i, x in enumerate(value)]
+    if info.unique:
+        first: dict[float, int] = {}
+        for i, x in enumerate(items):
+            if x is _BAD:
                 continue
-            word = "section" if isinstance(self.data[raw], Mapping) else section_word
-            hint = _suggest(key, self.known)
-            if hint:
-                text = f'unknown {word}; did you mean "{hint}"? Rename or remove it'
+            if x in first:
+                v.add(f"{path}[{i}]", f"got {show(x)}; duplicates {key}[{first[x]}]; each value "
+                                      f"must appear once, remove the repeat")
+                items[i] = _BAD
             else:
-                text = f"unknown {word}; remove it (known here: {', '.join(self.known)})"
-            self.p.add(self.at(_key(key)), text)
+                first[x] = i
+    return _BAD if any(x is _BAD for x in items) else tuple(items)
+
+
+def _check_string(v: _Values, path: str, info: FieldInfo, value: Any) -> Any:
+    if not isinstance(value, str):
+        _wrong_type(v, path, value, f"a string, e.g. {info.name} = {example_of(info)}")
+        return _BAD
+    if info.pattern and not re.fullmatch(info.pattern, value):
+        v.add(path, f"got {show(value)}; allowed: {info.rule}"
+                    + (f" ({info.why})" if info.why else "")
+                    + f", e.g. {info.name} = {example_of(info)}")
+        return _BAD
+    return value
+
+
+def _check_strings(v: _Values, path: str, info: FieldInfo, value: Any) -> Any:
+    if not isinstance(value, (list, tuple)):
+        _wrong_type(v, path, value, f"an array of strings, e.g. {info.name} = {example_of(info)}")
+        return _BAD
+    ok = True
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            _wrong_type(v, f"{path}[{i}]", item, "a string")
+            ok = False
+    return tuple(value) if ok else _BAD
+
+
+def _read_section(v: _Values, info: FieldInfo, value: Any) -> Any:
+    """A sub-table; a missing optional one reads as empty so its defaults apply."""
+    path = v.at(info.name)
+    where = f"[{path}]"
+    if value is None:
+        if info.required:
+            # One line for the whole section rather than one per key.
+            needed = ", ".join(f"{f.name} = {example_of(f)}" for f in fields_of(info.type)
+                               if f.required)
+            v.add(path, f"required section is missing; add {where} with {needed}")
+            return _BAD
+        value = {}
+    elif not isinstance(value, Mapping):
+        _wrong_type(v, path, value, f"a table {where}")
+        return _BAD
+    return _read_table(info.type, value, path, where, v.problems, v.base_dir)
+
+
+def _read_table_array(v: _Values, info: FieldInfo, value: Any) -> Any:
+    """An array of tables such as [[formulations]]: at least one, each read as a table."""
+    key = info.name
+    item_cls = typing.get_args(info.type)[0]
+    keys = ", ".join(f.name for f in fields_of(item_cls))
+    required = f"add at least one [[{key}]] table with {keys}"
+    if value is None:
+        v.add(key, f"required; {required}")
+        return _BAD
+    if not isinstance(value, (list, tuple)):
+        v.add(key, f"got {_kind(value)}; expected an array of tables: write [[{key}]] (double "
+                   f"brackets), one table each")
+        return _BAD
+    if not value:
+        v.add(key, f"got an empty array; {required}")
+        return _BAD
+    items: list[Any] = []
+    for i, item in enumerate(value):
+        path = f"{key}[{i}]"
+        if not isinstance(item, Mapping):
+            v.add(path, f"got {show(item)} ({_kind(item)}); expected a [[{key}]] table")
+            items.append(_BAD)
+            continue
+        items.append(_read_table(item_cls, item, path, f"{path} (a [[{key}]] table)",
+                                 v.problems, v.base_dir))
+    return items
+
+
+def _report_unknown_keys(v: _Values, data: Mapping[str, Any]) -> None:
+    known = [f.name for f in fields_of(v.cls)]
+    for raw in data:
+        key = str(raw)
+        if key in known:
+            continue
+        if isinstance(data[raw], Mapping):
+            word = "section"
+        else:
+            word = "key" if v.path else "top-level key"
+        hint = suggest(key, known)
+        if hint:
+            text = f'unknown {word}; did you mean "{hint}"? Rename or remove it'
+        else:
+            text = f"unknown {word}; remove it (known here: {', '.join(known)})"
+        v.add(v.at(_key(key)), text)
+
+
+def _build(value: Any) -> Any:
+    """Turn what was read into the frozen dataclasses, or ``_BAD`` if anything was invalid."""
+    if isinstance(value, _Values):
+        built = {key: _build(x) for key, x in value.values.items()}
+        return _BAD if any(x is _BAD for x in built.values()) else value.cls(**built)
+    if isinstance(value, list):  # an array of tables
+        items = [_build(x) for x in value]
+        return _BAD if any(x is _BAD for x in items) else tuple(items)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Named validators: rules beyond one field's own type, bounds and pattern. Each runs after every
+# field of its table has been read, and may turn a value into its stored form (e.g. a path).
+
+_Rule = Callable[[_Values], None]
+_RULES: dict[type, list[_Rule]] = {}
+_RULE_DOCS: list[tuple[type, str, str]] = []
+
+
+def _rule(cls: type, allows: Mapping[str, str]) -> Callable[[_Rule], _Rule]:
+    """Register a validator of table ``cls``. ``allows`` says in words, per field it constrains
+    (a dotted path below ``cls``), what the rule allows: docs/spec.md and the JSON Schema show it.
+    """
+    def register(rule: _Rule) -> _Rule:
+        _RULES.setdefault(cls, []).append(rule)
+        _RULE_DOCS.extend((cls, path, text) for path, text in allows.items())
+        return rule
+    return register
+
+
+def rule_texts(cls: type, name: str) -> list[str]:
+    """What the named validators allow for field ``name`` of table ``cls``, in words."""
+    texts = []
+    for owner, path, text in _RULE_DOCS:
+        *parents, last = path.split(".")
+        for parent in parents:  # walk down to the table that holds the field
+            tp = field_info(owner, parent).type
+            owner = typing.get_args(tp)[0] if toml_kind(tp)[0] == "tables" else tp
+        if (owner, last) == (cls, name):
+            texts.append(text)
+    return texts
+
+
+@_rule(Spec, {"formulations.name": "unique, ignoring case"})
+def _formulation_names_differ(v: _Values) -> None:
+    items = v["formulations"]
+    if not isinstance(items, list):
+        return
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        name = item.string("name") if isinstance(item, _Values) else None
+        if name is None:
+            continue
+        # Names become directory names: compare as a case-insensitive file system would.
+        folded = name.casefold()
+        if folded in seen:
+            item.fail("name", f"got {show(name)}; duplicates formulations[{seen[folded]}].name "
+                              f"(names must differ, ignoring case); rename one")
+        else:
+            seen[folded] = i
+
+
+@_rule(SweepSection, {"output": "a new path, or an existing mesosweep store (see below)"})
+def _output_is_new_or_a_store(v: _Values) -> None:
+    value = v.string("output")
+    if value is None:
+        return
+    if not value.strip():
+        v.fail("output", 'got ""; expected the path of the results store, '
+                         'e.g. output = "my-sweep.zarr"')
+        return
+    # The quick start runs from anywhere: results land where the user is, not beside the spec.
+    path = _absolute(value, Path.cwd())
+    if (path.exists() or path.is_symlink()) and not is_mesosweep_store(path):
+        v.fail("output", f"got {show(value)}; {show(str(path))} exists and is not a mesosweep "
+                         f"store (no zarr.json with attributes.mesosweep_version); choose "
+                         f"another output or remove it")
+        return
+    v.set("output", path)
+
+
+@_rule(ClusterSection, {"walltime": "not zero"})
+def _walltime_is_not_zero(v: _Values) -> None:
+    m = v.match("walltime")
+    if m and not any(int(g) for g in m.groups()):
+        v.fail("walltime", f'got {show(m.group())}; expected a non-zero duration "HH:MM:SS", '
+                           f'e.g. "12:00:00"')
+
+
+@_rule(ClusterSection, {"memory": "more than zero"})
+def _memory_is_positive(v: _Values) -> None:
+    m = v.match("memory")
+    if m and float(m.group(1)) <= 0:
+        v.fail("memory", f'got {show(m.group())}; expected a positive amount with a unit, '
+                         f'e.g. "4GB"')
+
+
+@_rule(ClusterSection, {"job_extra_directives": "each one option starting with `-`, without "
+                                                "spaces"})
+def _directives_are_single_options(v: _Values) -> None:
+    extra = v["job_extra_directives"]
+    if not isinstance(extra, tuple):
+        return
+    for i, directive in enumerate(extra):
+        # Each one becomes a line of the batch script, and sbatch and qsub split a directive
+        # at white space: one option, one token.
+        if not directive.startswith("-") or any(
+                unicodedata.category(c) == "Cc" or c.isspace() for c in directive):
+            v.fail("job_extra_directives",
+                   f"got {show(directive)}; expected one scheduler option starting with '-', "
+                   f"without spaces, e.g. \"--exclusive\" or \"--constraint=a100\"",
+                   at=f"{v.at('job_extra_directives')}[{i}]")
+
+
+@_rule(ClusterSection, {"ranks_per_realisation": "for `local` also ≤ the machine's cores"})
+def _local_ranks_fit_the_machine(v: _Values) -> None:
+    ranks = v["ranks_per_realisation"]
+    if v["kind"] == "local" and _is_int(ranks):
+        cores = os.cpu_count()
+        if cores is not None and ranks > cores:
+            v.fail("ranks_per_realisation",
+                   f"got {ranks}; this machine has {cores} cores, so a local run allows at most "
+                   f"{cores}; lower it or use a slurm/pbs cluster")
+
+
+@_rule(ParticlesSection, {"diameter_range_um": "first ≤ second"})
+def _diameter_range_is_ordered(v: _Values) -> None:
+    drange = v["diameter_range_um"]
+    if isinstance(drange, tuple) and drange[0] > drange[1]:
+        v.fail("diameter_range_um", f"got {show(list(drange))}; expected [smallest, largest] "
+                                    f"with smallest <= largest; swap them")
+
+
+@_rule(ParticlesSection, {"database": 'an existing path; **required** when `source = "database"`'
+                                      ', an error when `source = "synthetic"`'})
+def _database_matches_source(v: _Values) -> None:
+    database, source = v["database"], v["source"]
+    if isinstance(database, str):
+        if source == "synthetic":
+            v.fail("database", f'got {show(database)} but particles.source is "synthetic", '
+                               f'which ignores it; set source = "database" or remove database')
+        elif not database.strip():
+            v.fail("database", 'got ""; expected the path of the particle database')
+        else:
+            path = _absolute(database, v.base_dir)
+            if not path.exists():
+                v.fail("database", f"got {show(database)}; {show(str(path))} does not exist "
+                                   f"(relative paths are taken from the spec's folder); build "
+                                   f"the database first or fix the path")
+            else:
+                v.set("database", path)
+    elif database is None and source == "database":
+        v.fail("database", 'required when particles.source = "database"; add database = '
+                           '"<path to the particle database>" to [particles]')
+
+
+@_rule(StructureSection, {"cbd_diameter_dried_um": "≤ `cbd_diameter_slurry_um` (drying shrinks "
+                                                   "beads)"})
+def _cbd_beads_shrink_on_drying(v: _Values) -> None:
+    slurry, dried = v.number("cbd_diameter_slurry_um"), v.number("cbd_diameter_dried_um")
+    if slurry is not None and dried is not None and dried > slurry:
+        # Drying shrinks the solvent-swollen CBD bead; it never grows.
+        v.fail("cbd_diameter_dried_um", f"got {show(dried)}; must be <= cbd_diameter_slurry_um "
+                                        f"({show(slurry)}): drying shrinks CBD beads")
+
+
+@_rule(StructureSection, {"psd_table": "see below"})
+def _psd_table(v: _Values) -> None:
+    """structure.psd_table: a CSV path or inline [[diameter_um, number_fraction], ...] rows."""
+    value = v["psd_table"]
+    path_text = v.at("psd_table")
+    example = example_of(field_info(StructureSection, "psd_table"))
+    if value is None:
+        return
+    # Imported here: only specs that name a PSD table need the parser.
+    from mesosweep.stages.psd import parse_psd_rows, read_psd_table  # noqa: PLC0415
+
+    if isinstance(value, str):
+        if not value.strip():
+            v.fail("psd_table", f'got ""; expected the path of a CSV file, e.g. psd_table = '
+                                f'{example}')
+            return
+        path = _absolute(value, v.base_dir)
+        try:
+            read_psd_table(path)
+        except FileNotFoundError:
+            v.fail("psd_table", f"got {show(value)}; {show(str(path))} does not exist or is "
+                                f"not a file (relative paths are taken from the spec's folder); "
+                                f"fix the path")
+            return
+        except ValueError as exc:
+            v.fail("psd_table", f"got {show(value)}; {exc}")
+            return
+        v.set("psd_table", path)
+        return
+    if not isinstance(value, (list, tuple)):
+        _wrong_type(v, path_text, value, f"a CSV path or an array of [diameter_um, "
+                                         f"number_fraction] rows, e.g. psd_table = {example}")
+        v.set("psd_table", _BAD)
+        return
+    typed = True
+    for i, row in enumerate(value):
+        # TOML has real numbers: a quoted "2.5" is a mistake here, unlike in a CSV cell
+        if not (isinstance(row, (list, tuple)) and len(row) == 2
+                and all(_is_number(x) for x in row)):
+            _wrong_type(v, f"{path_text}[{i}]", row, "[diameter_um, number_fraction], two "
+                                                     "numbers, e.g. [4.0, 0.25]")
+            typed = False
+    if not typed:
+        v.set("psd_table", _BAD)
+        return
+    try:
+        parse_psd_rows(value, labels=[f"{path_text}[{i}]" for i in range(len(value))])
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith(path_text + "["):
+            # A row's problem already starts with its field path.
+            v.problems.append(message)
+            v.set("psd_table", _BAD)
+        else:
+            v.fail("psd_table", message)
+        return
+    v.set("psd_table", tuple((float(row[0]), float(row[1])) for row in value))
+
+
+@_rule(Formulation, {"cbd_mass_percent": "`am_mass_percent + cbd_mass_percent` = 100 (± 1e-6)"})
+def _masses_sum_to_100(v: _Values) -> None:
+    am, cbd = v.number("am_mass_percent"), v.number("cbd_mass_percent")
+    if am is not None and cbd is not None and abs(am + cbd - 100) > MASS_SUM_TOLERANCE:
+        v.fail("am_mass_percent", f"am_mass_percent + cbd_mass_percent = {show(am)} + "
+                                  f"{show(cbd)} = {am + cbd:.6g}; must sum to 100 (solid mass "
+                                  f"split between AM and CBD)", at=v.path)
+
+
+_FORCEFIELD_RULE = "a shipped set name (`a-z 0-9 _ -`) or the path of an existing `.toml` file"
+
+
+@_rule(NumericsSection, {"forcefield_slurry": _FORCEFIELD_RULE,
+                         "forcefield_dried": _FORCEFIELD_RULE})
+def _forcefields_are_names_or_files(v: _Values) -> None:
+    for key in ("forcefield_slurry", "forcefield_dried"):
+        default = field_info(NumericsSection, key).default
+        value = v.string(key)
+        if value is None:
+            continue
+        if _looks_like_path(value):
+            path = _absolute(value, v.base_dir)
+            if path.suffix != ".toml" or not path.is_file():
+                v.fail(key, f"got {show(value)}; the file {show(str(path))} does not exist or "
+                            f"is not a .toml file (relative paths are taken from the spec's "
+                            f"folder); give an existing .toml file or a shipped set name such as "
+                            f"{json.dumps(default)}")
+            else:
+                v.set(key, str(path))
+        elif not _FORCEFIELD_NAME_RE.fullmatch(value):
+            v.fail(key, f"got {show(value)}; allowed: the name of a shipped parameter set "
+                        f"(lower-case a-z 0-9 _ -, e.g. {json.dumps(default)}) or a path to an "
+                        f"existing .toml file")
+
+
+@_rule(NumericsSection, {"check_steps": "≤ every `*_max_steps`",
+                         "relax_check_steps": "≤ `relax_max_steps`"})
+def _checks_fit_in_max_steps(v: _Values) -> None:
+    check = v["check_steps"]
+    if _is_int(check):
+        for key in ("slurry_max_steps", "drying_max_steps", "relax_max_steps"):
+            steps = v[key]
+            # A stage shorter than one check interval would never test for convergence.
+            if _is_int(steps) and check > steps:
+                v.fail("check_steps", f"got {check}; must be <= {key} ({steps}) so convergence "
+                                      f"is checked at least once; lower check_steps or raise "
+                                      f"{key}")
+                break
+    relax_check, relax_max = v["relax_check_steps"], v["relax_max_steps"]
+    if _is_int(relax_check) and _is_int(relax_max) and relax_check > relax_max:
+        v.fail("relax_check_steps", f"got {relax_check}; must be <= relax_max_steps "
+                                    f"({relax_max}) so the relaxation is checked at least once; "
+                                    f"lower relax_check_steps or raise relax_max_steps")
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,400 +805,23 @@ def resolve_forcefield(name_or_path: str | os.PathLike[str], *, base_dir: Path |
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, str) and not _looks_like_path(text):
         if not _FORCEFIELD_NAME_RE.fullmatch(text):
-            raise SpecError(f"{field}: got {_show(text)}; allowed: a shipped parameter set name "
+            raise SpecError(f"{field}: got {show(text)}; allowed: a shipped parameter set name "
                             f"(a-z 0-9 _ -) or a path to a .toml file")
         params = _params_dir()
         path = params / f"{text}.toml"
         if not path.is_file():
             shipped = sorted(p.stem for p in params.glob("*.toml")) if params.is_dir() else []
-            hint = _suggest(text, shipped)
-            raise SpecError(f"{field}: got {_show(text)}; no shipped parameter set of that name "
+            hint = suggest(text, shipped)
+            raise SpecError(f"{field}: got {show(text)}; no shipped parameter set of that name "
                             f"in {params} (shipped: {', '.join(shipped) or 'none'})"
                             + (f'; did you mean "{hint}"?' if hint else ""))
         return path
     path = _absolute(text, base_dir if base_dir is not None else Path.cwd())
     if path.suffix != ".toml" or not path.is_file():
-        raise SpecError(f"{field}: got {_show(text)}; the force-field file {_show(str(path))} "
+        raise SpecError(f"{field}: got {show(text)}; the force-field file {show(str(path))} "
                         f"does not exist or is not a .toml file; give an existing .toml file "
                         f"or a shipped set name")
     return path
-
-
-def _forcefield(t: _Table, key: str, default: str, base_dir: Path) -> Any:
-    value = t.string(key, default, example=json.dumps(default))
-    if not isinstance(value, str):
-        return value
-    if _looks_like_path(value):
-        path = _absolute(value, base_dir)
-        if path.suffix != ".toml" or not path.is_file():
-            t.p.add(t.at(key), f"got {_show(value)}; the file {_show(str(path))} does not exist "
-                               f"or is not a .toml file (relative paths are taken from the "
-                               f"spec's folder); give an existing .toml file or a shipped set "
-                               f"name such as {json.dumps(default)}")
-            return _BAD
-        return str(path)
-    if not _FORCEFIELD_NAME_RE.fullmatch(value):
-        t.p.add(t.at(key), f"got {_show(value)}; allowed: the name of a shipped parameter set "
-                           f"(lower-case a-z 0-9 _ -, e.g. {json.dumps(default)}) or a path to "
-                           f"an existing .toml file")
-        return _BAD
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Sections
-
-
-def _sweep(t: _Table) -> Any:
-    name = t.name("name", example='"my-sweep"', why="it names the store and work directories")
-    seed = t.integer("root_seed", example="12345", ge=SEED_MIN, le=SEED_MAX,
-                     why="LAMMPS seed range")
-    realisations = t.integer("realisations", example="3", ge=1)
-    output = t.string("output", example='"my-sweep.zarr"')
-    if isinstance(output, str):
-        output = _output(t, output)
-    t.finish()
-    values = (name, seed, realisations, output)
-    if any(v is _BAD for v in values):
-        return _BAD
-    return SweepSection(name=name, root_seed=seed, realisations=realisations, output=output)
-
-
-def _output(t: _Table, value: str) -> Any:
-    if not value.strip():
-        t.p.add(t.at("output"), 'got ""; expected the path of the results store, '
-                                'e.g. output = "my-sweep.zarr"')
-        return _BAD
-    # The quick start runs from anywhere: results land where the user is, not beside the spec.
-    path = _absolute(value, Path.cwd())
-    if (path.exists() or path.is_symlink()) and not is_mesosweep_store(path):
-        t.p.add(t.at("output"), f"got {_show(value)}; {_show(str(path))} exists and is not a "
-                                f"mesosweep store (no zarr.json with attributes."
-                                f"mesosweep_version); choose another output or remove it")
-        return _BAD
-    return path
-
-
-def _batch_name(t: _Table, key: str, example: str) -> Any:
-    """Queue and account names end up in batch-script directives: keep them to plain words."""
-    value = t.string(key, None, example=example)
-    if isinstance(value, str) and not _BATCH_NAME_RE.fullmatch(value):
-        t.p.add(t.at(key), f"got {_show(value)}; allowed: 1-128 characters from A-Z a-z 0-9 "
-                           f". _ @ + , : -, starting with a letter or digit, e.g. {key} = "
-                           f"{example}")
-        return _BAD
-    return value
-
-
-def _cluster(t: _Table) -> Any:
-    d = ClusterSection()
-    kind = t.choice("kind", CLUSTER_KINDS, d.kind)
-    workers = t.integer("workers", d.workers, ge=1)
-    ranks = t.integer("ranks_per_realisation", d.ranks_per_realisation, ge=1)
-    queue = _batch_name(t, "queue", '"compute"')
-    account = _batch_name(t, "account", '"my-project"')
-    walltime = t.string("walltime", d.walltime, example='"01:00:00"')
-    if isinstance(walltime, str):
-        m = _WALLTIME_RE.fullmatch(walltime)
-        if not m or not any(int(g) for g in m.groups()):
-            t.p.add(t.at("walltime"), f'got {_show(walltime)}; expected a non-zero duration '
-                                      f'"HH:MM:SS" with minutes and seconds 00-59, '
-                                      f'e.g. "12:00:00"')
-            walltime = _BAD
-    memory = t.string("memory", d.memory, example='"4GB"')
-    if isinstance(memory, str):
-        m = _MEMORY_RE.fullmatch(memory)
-        if not m or float(m.group(1)) <= 0:
-            t.p.add(t.at("memory"), f'got {_show(memory)}; expected a positive amount with a '
-                                    f'unit KB MB GB TB (or KiB MiB GiB TiB), e.g. "4GB"')
-            memory = _BAD
-    extra = t.strings("job_extra_directives", d.job_extra_directives,
-                      example='["--exclusive"]')
-    if isinstance(extra, tuple):
-        for i, directive in enumerate(extra):
-            # Each one becomes a line of the batch script: one option, nothing else.
-            # sbatch and qsub split a directive at white space: one option, one token.
-            if not directive.startswith("-") or any(
-                    unicodedata.category(c) == "Cc" or c.isspace() for c in directive):
-                t.p.add(f"{t.at('job_extra_directives')}[{i}]",
-                        f"got {_show(directive)}; expected one scheduler option starting with "
-                        f"'-', without spaces, e.g. \"--exclusive\" or \"--constraint=a100\"")
-                extra = _BAD
-    max_attempts = t.integer("max_attempts", d.max_attempts, ge=1)
-    adaptive = t.boolean("adaptive", d.adaptive)
-    # The address batch-job workers reach the scheduler at; it goes into their command line.
-    scheduler_host = _batch_name(t, "scheduler_host", '"login1"')
-    if kind == "local" and _is_int(ranks):
-        cores = os.cpu_count()
-        if cores is not None and ranks > cores:
-            t.p.add(t.at("ranks_per_realisation"),
-                    f"got {ranks}; this machine has {cores} cores, so a local run allows at "
-                    f"most {cores}; lower it or use a slurm/pbs cluster")
-            ranks = _BAD
-    t.finish()
-    values = (kind, workers, ranks, queue, account, walltime, memory, extra, max_attempts,
-              adaptive, scheduler_host)
-    if any(v is _BAD for v in values):
-        return _BAD
-    return ClusterSection(kind=kind, workers=workers, ranks_per_realisation=ranks, queue=queue,
-                          account=account, walltime=walltime, memory=memory,
-                          job_extra_directives=extra, max_attempts=max_attempts,
-                          adaptive=adaptive, scheduler_host=scheduler_host)
-
-
-def _particles(t: _Table, base_dir: Path) -> Any:
-    d = ParticlesSection()
-    source = t.choice("source", PARTICLE_SOURCES, d.source)
-    voxel = t.number("voxel_size_um", d.voxel_size_um, gt=0)
-    count = t.integer("count", d.count, ge=1)
-    drange = t.numbers("diameter_range_um", d.diameter_range_um, example="[2.0, 14.0]",
-                       length=2, gt=0)
-    if isinstance(drange, tuple) and drange[0] > drange[1]:
-        t.p.add(t.at("diameter_range_um"), f"got {_show(list(drange))}; expected [smallest, "
-                                           f"largest] with smallest <= largest; swap them")
-        drange = _BAD
-    min_voxels = t.integer("min_voxels", d.min_voxels, ge=1)
-    database = t.string("database", None, example='"particles.db"')
-    if isinstance(database, str):
-        if source == "synthetic":
-            t.p.add(t.at("database"), f'got {_show(database)} but particles.source is '
-                                      f'"synthetic", which ignores it; set source = "database" '
-                                      f'or remove database')
-            database = _BAD
-        elif not database.strip():
-            t.p.add(t.at("database"), 'got ""; expected the path of the particle database')
-            database = _BAD
-        else:
-            path = _absolute(database, base_dir)
-            if not path.exists():
-                t.p.add(t.at("database"), f"got {_show(database)}; {_show(str(path))} does not "
-                                          f"exist (relative paths are taken from the spec's "
-                                          f"folder); build the database first or fix the path")
-                database = _BAD
-            else:
-                database = path
-    elif database is None and source == "database":
-        t.p.add(t.at("database"), 'required when particles.source = "database"; add database = '
-                                  '"<path to the particle database>" to [particles]')
-        database = _BAD
-    t.finish()
-    values = (source, voxel, count, drange, min_voxels, database)
-    if any(v is _BAD for v in values):
-        return _BAD
-    return ParticlesSection(source=source, voxel_size_um=voxel, count=count,
-                            diameter_range_um=drange, min_voxels=min_voxels, database=database)
-
-
-def _psd_table(t: _Table, base_dir: Path) -> Any:
-    """structure.psd_table: a CSV path or inline [[diameter_um, number_fraction], ...] rows."""
-    t.known.append("psd_table")
-    value = t.data.get("psd_table")
-    path_text = t.at("psd_table")
-    example = '"psd.csv" or [[4.0, 0.5], [8.0, 0.5]]'
-    if value is None:
-        return None
-    # Imported here: only specs that name a PSD table need the parser.
-    from mesosweep.stages.psd import parse_psd_rows, read_psd_table  # noqa: PLC0415
-
-    if isinstance(value, str):
-        if not value.strip():
-            t.p.add(path_text, f'got ""; expected the path of a CSV file, e.g. psd_table = {example}')
-            return _BAD
-        path = _absolute(value, base_dir)
-        try:
-            read_psd_table(path)
-        except FileNotFoundError:
-            t.p.add(path_text, f"got {_show(value)}; {_show(str(path))} does not exist or is not "
-                               f"a file (relative paths are taken from the spec's folder); fix "
-                               f"the path")
-            return _BAD
-        except ValueError as exc:
-            t.p.add(path_text, f"got {_show(value)}; {exc}")
-            return _BAD
-        return path
-    if isinstance(value, (list, tuple)):
-        typed = True
-        for i, row in enumerate(value):
-            # TOML has real numbers: a quoted "2.5" is a mistake here, unlike in a CSV cell
-            if not (isinstance(row, (list, tuple)) and len(row) == 2
-                    and all(_is_number(x) for x in row)):
-                t._wrong_type(f"{path_text}[{i}]", row, "[diameter_um, number_fraction], two "
-                                                        "numbers, e.g. [4.0, 0.25]")
-                typed = False
-        if not typed:
-            return _BAD
-        try:
-            parse_psd_rows(value, labels=[f"{path_text}[{i}]" for i in range(len(value))])
-        except ValueError as exc:
-            message = str(exc)
-            if message.startswith(path_text + "["):
-                t.p.lines.append(message)  # a row's problem already starts with its field path
-            else:
-                t.p.add(path_text, message)
-            return _BAD
-        return tuple((float(row[0]), float(row[1])) for row in value)
-    t._wrong_type(path_text, value, f"a CSV path or an array of [diameter_um, number_fraction] "
-                                    f"rows, e.g. psd_table = {example}")
-    return _BAD
-
-
-def _structure(t: _Table, base_dir: Path) -> Any:
-    d = StructureSection()
-    shape = t.choice("shape", STRUCTURE_SHAPES, d.shape)
-    downsample = t.integer("downsample", d.downsample, example="2", ge=1)
-    box = t.numbers("box_um", d.box_um, example="[80.0, 80.0, 120.0]", length=3, gt=0)
-    fraction = t.number("am_volume_fraction", d.am_volume_fraction, gt=0, le=0.5)
-    slurry_d = t.number("cbd_diameter_slurry_um", d.cbd_diameter_slurry_um, gt=0)
-    dried_d = t.number("cbd_diameter_dried_um", d.cbd_diameter_dried_um, gt=0)
-    if isinstance(slurry_d, float) and isinstance(dried_d, float) and dried_d > slurry_d:
-        # Drying shrinks the solvent-swollen CBD bead; it never grows.
-        t.p.add(t.at("cbd_diameter_dried_um"), f"got {_show(dried_d)}; must be <= "
-                                               f"cbd_diameter_slurry_um ({_show(slurry_d)}): "
-                                               f"drying shrinks CBD beads")
-        dried_d = _BAD
-    am_rho = t.number("am_density_g_cm3", d.am_density_g_cm3, gt=0)
-    cbd_rho = t.number("cbd_density_g_cm3", d.cbd_density_g_cm3, gt=0)
-    psd = _psd_table(t, base_dir)
-    sampling = t.choice("psd_sampling", PSD_SAMPLINGS, d.psd_sampling)
-    t.finish()
-    values = (shape, downsample, box, fraction, slurry_d, dried_d, am_rho, cbd_rho, psd, sampling)
-    if any(v is _BAD for v in values):
-        return _BAD
-    return StructureSection(shape=shape, downsample=downsample, box_um=box,
-                            am_volume_fraction=fraction, cbd_diameter_slurry_um=slurry_d,
-                            cbd_diameter_dried_um=dried_d, am_density_g_cm3=am_rho,
-                            cbd_density_g_cm3=cbd_rho, psd_table=psd, psd_sampling=sampling)
-
-
-def _formulation(t: _Table) -> tuple[Any, Any]:
-    """The formulation (or _BAD) and its name on its own, so duplicates are found regardless."""
-    pct: dict[str, Any] = {"gt": 0, "lt": 100}
-    name = t.name("name", example='"96-4"', why="it names directories and store labels")
-    am = t.number("am_mass_percent", example="96.0", **pct)
-    cbd = t.number("cbd_mass_percent", example="4.0", **pct)
-    both = isinstance(am, float) and isinstance(cbd, float)
-    if both and abs(am + cbd - 100) > MASS_SUM_TOLERANCE:
-        t.p.add(t.path, f"am_mass_percent + cbd_mass_percent = {_show(am)} + {_show(cbd)} = "
-                        f"{am + cbd:.6g}; must sum to 100 (solid mass split between AM and CBD)")
-        am = _BAD
-    solid = t.number("solid_content_percent", example="69.0", **pct)
-    porosity = t.number("dried_porosity_percent", example="50.6", **pct)
-    t.finish()
-    values = (name, am, cbd, solid, porosity)
-    if any(v is _BAD for v in values):
-        return _BAD, name
-    return Formulation(name=name, am_mass_percent=am, cbd_mass_percent=cbd,
-                       solid_content_percent=solid, dried_porosity_percent=porosity), name
-
-
-def _formulations(p: _Problems, data: Mapping[str, Any], root: _Table) -> Any:
-    root.known.append("formulations")
-    value = data.get("formulations")
-    required = ('add at least one [[formulations]] table with name, am_mass_percent, '
-                'cbd_mass_percent, solid_content_percent, dried_porosity_percent')
-    if value is None:
-        p.add("formulations", f"required; {required}")
-        return _BAD
-    if not isinstance(value, (list, tuple)):
-        p.add("formulations", f"got {_kind(value)}; expected an array of tables: write "
-                              f"[[formulations]] (double brackets), one per formulation")
-        return _BAD
-    if not value:
-        p.add("formulations", f"got an empty array; {required}")
-        return _BAD
-    result: list[Any] = []
-    seen: dict[str, int] = {}
-    for i, item in enumerate(value):
-        path = f"formulations[{i}]"
-        if not isinstance(item, Mapping):
-            p.add(path, f"got {_show(item)} ({_kind(item)}); expected a [[formulations]] table")
-            result.append(_BAD)
-            continue
-        f, name = _formulation(_Table(p, path, item,
-                                      f"formulations[{i}] (a [[formulations]] table)"))
-        if isinstance(name, str):
-            # Names become directory names: compare as a case-insensitive file system would.
-            folded = name.casefold()
-            if folded in seen:
-                p.add(f"{path}.name", f"got {_show(name)}; duplicates formulations"
-                                      f"[{seen[folded]}].name (names must differ, ignoring "
-                                      f"case); rename one")
-                f = _BAD
-            else:
-                seen[folded] = i
-        result.append(f)
-    return _BAD if any(f is _BAD for f in result) else tuple(result)
-
-
-def _defaults(cls: type) -> dict[str, Any]:
-    """Field defaults of a section whose required fields forbid a default instance."""
-    return {f.name: f.default for f in dataclasses.fields(cls)
-            if f.default is not dataclasses.MISSING}
-
-
-def _process(t: _Table) -> Any:
-    d = _defaults(ProcessSection)
-    slurry_t = t.number("slurry_temperature_K", d["slurry_temperature_K"], gt=0, why="kelvin")
-    slurry_p = t.number("slurry_pressure_Pa", d["slurry_pressure_Pa"], gt=0, why="pascal")
-    drying_t = t.number("drying_temperature_K", d["drying_temperature_K"], gt=0, why="kelvin")
-    cal_t = t.number("calendering_temperature_K", d["calendering_temperature_K"], gt=0,
-                     why="kelvin")
-    degrees = t.numbers("compression_degrees", example="[0.15, 0.30]", ge=0,
-                        le=MAX_COMPRESSION_DEGREE, unique=True,
-                        why="fraction of the dried thickness the plane removes")
-    speed = t.number("calendering_speed_um_per_us", d["calendering_speed_um_per_us"], gt=0)
-    t.finish()
-    values = (slurry_t, slurry_p, drying_t, cal_t, degrees, speed)
-    if any(v is _BAD for v in values):
-        return _BAD
-    return ProcessSection(slurry_temperature_K=slurry_t, slurry_pressure_Pa=slurry_p,
-                          drying_temperature_K=drying_t, calendering_temperature_K=cal_t,
-                          compression_degrees=degrees, calendering_speed_um_per_us=speed)
-
-
-def _numerics(t: _Table, base_dir: Path) -> Any:
-    d = NumericsSection()
-    ff_slurry = _forcefield(t, "forcefield_slurry", d.forcefield_slurry, base_dir)
-    ff_dried = _forcefield(t, "forcefield_dried", d.forcefield_dried, base_dir)
-    dt = t.number("timestep_fraction", d.timestep_fraction, gt=0, le=1,
-                  why="fraction of the stability bound")
-    check = t.integer("check_steps", d.check_steps, ge=1)
-    steps = {key: t.integer(key, getattr(d, key), ge=1)
-             for key in ("slurry_max_steps", "drying_max_steps", "relax_max_steps")}
-    if _is_int(check):
-        for key, value in steps.items():
-            # A stage shorter than one check interval would never test for convergence.
-            if _is_int(value) and check > value:
-                t.p.add(t.at("check_steps"), f"got {check}; must be <= {key} ({value}) so "
-                                             f"convergence is checked at least once; lower "
-                                             f"check_steps or raise {key}")
-                check = _BAD
-                break
-    relax_check = t.integer("relax_check_steps", d.relax_check_steps, ge=1)
-    relax_max = steps["relax_max_steps"]
-    if _is_int(relax_check) and _is_int(relax_max) and relax_check > relax_max:
-        t.p.add(t.at("relax_check_steps"), f"got {relax_check}; must be <= relax_max_steps "
-                                           f"({relax_max}) so the relaxation is checked at least "
-                                           f"once; lower relax_check_steps or raise relax_max_steps")
-        relax_check = _BAD
-    tol = t.number("tolerance", d.tolerance, gt=0, lt=1)
-    t.finish()
-    values = (ff_slurry, ff_dried, dt, check, relax_check, tol, *steps.values())
-    if any(v is _BAD for v in values):
-        return _BAD
-    return NumericsSection(forcefield_slurry=ff_slurry, forcefield_dried=ff_dried,
-                           timestep_fraction=dt, check_steps=check, relax_check_steps=relax_check,
-                           tolerance=tol, **steps)
-
-
-def _analysis(t: _Table) -> Any:
-    d = AnalysisSection()
-    voxel = t.number("voxel_size_um", d.voxel_size_um, gt=0)
-    cbd_as = t.choice("cbd_as", CBD_AS, d.cbd_as)
-    t.finish()
-    if voxel is _BAD or cbd_as is _BAD:
-        return _BAD
-    return AnalysisSection(voxel_size_um=voxel, cbd_as=cbd_as)
 
 
 # --------------------------------------------------------------------------------------------
@@ -960,38 +833,15 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path) -> Spec:
 
     ``base_dir`` anchors relative input paths (particle database, PSD table, force-field files);
     ``sweep.output`` is anchored at the current directory. A ``None`` value means "not given".
-    Raises :class:`SpecError` listing every problem, one per line.
+    Raises :class:`SpecError` listing every problem, one per line, in file order.
     """
     if not isinstance(data, Mapping):
         raise SpecError(f"spec: got {_kind(data)}; expected a table of sections")
-    p = _Problems()
-    root = _Table(p, "", data, "the top of the file")
-    version = root.integer("schema_version", SCHEMA_VERSION, example=str(SCHEMA_VERSION))
-    if _is_int(version) and version != SCHEMA_VERSION:
-        p.add("schema_version", f"got {version}; this mesosweep reads schema_version = "
-                                f"{SCHEMA_VERSION} only; convert the spec or upgrade mesosweep")
-        version = _BAD
-
-    def read(key: str, reader: Any, *, required: bool = False) -> Any:
-        table = root.table(key, f"[{key}]", required=required)
-        return _BAD if table is None else reader(table)
-
-    # Read in file order so problem lines come out in the order the user reads the file.
-    sections = {
-        "sweep": read("sweep", _sweep, required=True),
-        "cluster": read("cluster", _cluster),
-        "particles": read("particles", lambda t: _particles(t, base_dir)),
-        "structure": read("structure", lambda t: _structure(t, base_dir)),
-        "formulations": _formulations(p, data, root),
-        "process": read("process", _process, required=True),
-        "numerics": read("numerics", lambda t: _numerics(t, base_dir)),
-        "analysis": read("analysis", _analysis),
-    }
-    root.finish(section_word="top-level key")
-
-    if p.lines:
-        raise SpecError(p.lines)
-    return Spec(schema_version=version, **sections)
+    problems: list[str] = []
+    spec = _build(_read_table(Spec, data, "", "the top of the file", problems, base_dir))
+    if problems:
+        raise SpecError(problems)
+    return spec
 
 
 def check_forcefields(spec: Spec) -> None:
@@ -1000,7 +850,8 @@ def check_forcefields(spec: Spec) -> None:
     Kept out of :func:`parse_spec`, which checks a spec's shape only (a set named there may not
     exist yet where the spec is written). Raises :class:`SpecError`, one line per bad set.
     """
-    from mesosweep.stages.forcefield import (  # stdlib only
+    # Lazy: validating a spec's shape never imports the stages package.
+    from mesosweep.stages.forcefield import (  # noqa: PLC0415
         ForceFieldError,
         barostat,
         load_forcefield,

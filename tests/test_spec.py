@@ -119,7 +119,7 @@ def test_round_trip_is_equal(good: dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_relaxation_checks_default_to_check_steps_and_can_be_set(good: dict[str, Any]) -> None:
-    from mesosweep.ensemble.realisation import numerics_of
+    from mesosweep.ensemble.params import numerics_of
 
     spec = parse_spec(good, base_dir=QUICK.parent)
     assert spec.numerics.relax_check_steps is None
@@ -646,9 +646,10 @@ def test_psd_table_file_and_inline(good: dict[str, Any], tmp_path: Path) -> None
 
 
 def test_spec_and_builder_agree_on_psd_samplings() -> None:
+    from mesosweep.ensemble.schema import PSD_SAMPLINGS as SPEC_PSD_SAMPLINGS
     from mesosweep.stages.structure import PSD_SAMPLINGS
 
-    assert spec_mod.PSD_SAMPLINGS == PSD_SAMPLINGS
+    assert SPEC_PSD_SAMPLINGS == PSD_SAMPLINGS
 
 
 def test_bad_psd_file_names_the_line(good: dict[str, Any], tmp_path: Path) -> None:
