@@ -116,7 +116,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
               f"{spec.cluster.ranks_per_realisation} MPI rank(s), launched with "
               f"'{shlex.join(cluster.launcher)}'; dashboard "
               f"{cluster.dashboard}", file=out, flush=True)
-        from mesosweep.ensemble.dashboard import start_live_page  # noqa: PLC0415 - only when a sweep runs
+        from mesosweep.live import start_live_page  # noqa: PLC0415 - only when a sweep runs
 
         page = start_live_page(path, cluster.dashboard, out)  # prints its URL and SSH tunnel
         started = time.perf_counter()

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from mesosweep.cli import main
-from mesosweep.ensemble.dashboard import LivePage
 from mesosweep.ensemble.status import STATES, read_summary
+from mesosweep.live import LivePage
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

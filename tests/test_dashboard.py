@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-import mesosweep.ensemble.dashboard as dash
+import mesosweep.live as dash
 from mesosweep.ensemble.status import read_summary
 from tests.test_status import LOG_TAIL, handmade_store
 

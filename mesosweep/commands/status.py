@@ -92,7 +92,7 @@ def _watch(store: Path, every: float, as_json: bool) -> int:
 
 
 def _serve(store: Path, port: int) -> int:
-    from mesosweep.ensemble.dashboard import (  # noqa: PLC0415 - tornado loads only here
+    from mesosweep.live import (  # noqa: PLC0415 - tornado loads only here
         LivePage,
         dashboard_host,
         print_access,
