@@ -175,7 +175,8 @@ class ClusterSection:
     workers: int = spec_field(
         1, ge=1,
         doc="Dask workers; the runner keeps one realisation in flight per worker and submits "
-            "the next as one ends")
+            "the next as one ends, so realisations finish one by one in plan order (a "
+            "realisation's parallel calendering branches may still use idle workers)")
     ranks_per_realisation: int = spec_field(1, ge=1, doc="MPI ranks of each LAMMPS run")
     queue: str | None = spec_field(
         None, pattern=BATCH_NAME_PATTERN, rule=BATCH_NAME_RULE, example='"compute"',
@@ -374,8 +375,7 @@ class Spec:
         default_factory=ParticlesSection, doc="the particle database")
     structure: StructureSection = spec_field(
         default_factory=StructureSection, doc="the initial slurry box of each realisation")
-    formulations: tuple[Formulation, ...] = spec_field(
-        doc="one table per formulation, at least one")
+    formulations: tuple[Formulation, ...] = spec_field(doc="one table per formulation")
     process: ProcessSection = spec_field(doc="manufacturing conditions")
     numerics: NumericsSection = spec_field(
         default_factory=NumericsSection, doc="LAMMPS stages: force fields, time step, convergence")

@@ -186,7 +186,7 @@ def example_of(info: FieldInfo) -> str:
 # How the file writes each field's type
 
 
-def _alternatives(tp: Any) -> tuple[Any, ...]:
+def alternatives(tp: Any) -> tuple[Any, ...]:
     """The types a field may hold besides None (one, unless it is a union such as psd_table)."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         return tuple(a for a in typing.get_args(tp) if a is not type(None))
@@ -200,7 +200,7 @@ def toml_kind(tp: Any) -> tuple[str, int | None]:
     ``numbers``, ``strings``, ``table``, ``tables`` (an array of tables), or ``mixed`` (a union
     of several kinds, which the field's named validator reads).
     """
-    alts = _alternatives(tp)
+    alts = alternatives(tp)
     if len(alts) != 1:
         return "mixed", None
     (tp,) = alts
