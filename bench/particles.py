@@ -142,11 +142,11 @@ def _preset(output: Path):
 
 def prepare_preset_database(folder: Path) -> Path:
     """The preset's synthetic particle database, made exactly as a sweep makes it."""
-    from mesosweep.ensemble.plan import workdir_of
+    from mesosweep.ensemble.layout import SweepLayout
     from mesosweep.ensemble.runner import prepare_database
 
     spec = _preset(folder)
-    return prepare_database(spec, workdir_of(spec), io.StringIO())
+    return prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
 
 
 def structure_part(repeats: int, database: Path) -> dict[str, float]:

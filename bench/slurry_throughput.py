@@ -16,9 +16,10 @@ import numpy as np
 
 from bench.stage_throughput import print_ratio, throughput_ratio
 from mesosweep.analysis.separation import extract_particles
-from mesosweep.ensemble.realisation import bead_state
 from mesosweep.stages import slurry
+from mesosweep.stages.contract import StageOutput
 from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
+from mesosweep.stages.initial import bead_state
 from mesosweep.stages.inputs import Numerics
 from mesosweep.stages.lammps_data import BeadState
 from mesosweep.stages.structure import build_structure
@@ -42,10 +43,11 @@ def slurry_throughput(steps: int, ranks: int, box_um: tuple[float, float, float]
     numerics = Numerics(0.1, check_steps=steps, max_steps=steps, relax_max_steps=steps,
                         tolerance=0.0)
     with tempfile.TemporaryDirectory(prefix="mesosweep-bench-") as tmp:
-        slurry.build_inputs(state, Path(tmp), ff=load_forcefield(shipped_forcefield("slurry")),
-                            temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
-                            cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
-                            numerics=numerics, seed=11)
+        params = slurry.SlurryParams(
+            forcefield=load_forcefield(shipped_forcefield("slurry")), temperature_K=300.0,
+            pressure_Pa=1e5, solid_content_percent=69.0, cbd_dried_diameter_um=1.3,
+            cbd_density_g_cm3=0.95, numerics=numerics, seed=11)
+        slurry.build_inputs(params, StageOutput("structure", Path(tmp), state, {}), Path(tmp))
         return throughput_ratio(Path(tmp), steps, ranks, repeats)
 
 

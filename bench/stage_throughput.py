@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mesosweep.stages.inputs import RUNNER_MODULE
+from mesosweep.stages.contract import RUNNER_MODULE
 from mesosweep.stages.lammps_env import child_environment, executable
 from mesosweep.stages.protocol import PROTOCOL_FILE, Commands, Converge, Protocol
 
@@ -120,7 +120,7 @@ def bare_lmp_with_and_without(stage_dir: Path, steps: int, ranks: int, repeats: 
 def print_ratio(fig: dict) -> None:
     print(f"{fig['stage']} stage, {fig['atoms']} atoms x {fig['steps']} steps on "
           f"{fig['ranks']} rank(s):")
-    print(f"  ours (stages.runner)   {fig['ours_atom_steps_per_s']:>12.4g} atom-steps/s")
+    print(f"  ours (the MPI runner)  {fig['ours_atom_steps_per_s']:>12.4g} atom-steps/s")
     print(f"  bare lmp, same input   {fig['bare_lmp_atom_steps_per_s']:>12.4g} atom-steps/s")
     print(f"  throughput ratio       {fig['throughput_ratio']:.3f}   (goal >= 0.95)", flush=True)
 

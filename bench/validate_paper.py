@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from bench.stage_throughput import print_ratio, throughput_ratio
-from mesosweep.ensemble.plan import workdir_of
+from mesosweep.ensemble.layout import SweepLayout
 from mesosweep.ensemble.runner import run_sweep
 from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages.lammps_data import read_data
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         ranks = spec.cluster.ranks_per_realisation
         report(spec.sweep.output, ranks)
         if args.throughput_steps > 0:
-            work = workdir_of(spec)
+            work = SweepLayout(spec.sweep.output).workdir
             print("\nthroughput against bare lmp on each stage's own input:")
             for pattern in ("*/r0000/slurry", "*/r0000/drying", "*/r0000/pressing-*",
                             "*/r0000/calendering-*"):

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from mesosweep.ensemble.layout import RealisationLayout, SweepLayout
 from mesosweep.ensemble.seeds import realisation_seeds
 from mesosweep.ensemble.spec import Formulation, Spec
 
 
 @dataclass(frozen=True)
 class Realisation:
-    """One random realisation of one case (formulation): its seeds and its work directory."""
+    """One random realisation of one case (formulation): its seeds and its work folder."""
 
     case_index: int
     formulation: Formulation
     index: int
     seeds: dict[str, int]
-    workdir: Path
+    layout: RealisationLayout
 
     @property
     def label(self) -> str:
-        return f"{self.formulation.name}/r{self.index:04d}"
+        return self.layout.label
 
 
 def degrees(spec: Spec) -> tuple[float, ...]:
@@ -29,18 +29,12 @@ def degrees(spec: Spec) -> tuple[float, ...]:
     return tuple(sorted({0.0, *spec.process.compression_degrees}))
 
 
-def workdir_of(spec: Spec) -> Path:
-    """Folder beside the store that holds every realisation's stage directories."""
-    out = spec.sweep.output
-    return out.with_name(out.stem + ".work")
-
-
 def plan(spec: Spec) -> list[Realisation]:
     """Every realisation of the sweep, cases outermost, in a stable order."""
-    root = workdir_of(spec)
+    sweep = SweepLayout(spec.sweep.output)
     return [
         Realisation(c, f, r, realisation_seeds(spec.sweep.root_seed, c, r),
-                    root / f.name / f"r{r:04d}")
+                    sweep.realisation(f.name, r))
         for c, f in enumerate(spec.formulations)
         for r in range(spec.sweep.realisations)
     ]

@@ -1,24 +1,35 @@
 """Run a sweep: validate, prepare the particle database, start workers, run every realisation,
-write each into the store as it finishes, print progress and a summary.
+write each into the store as it finishes, and print a summary.
+
+What happens on the way is published as events (:mod:`ensemble.events`) for whoever shows it:
+the runner imports no view. Without a bus of its own the caller gets the terminal progress.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import xarray as xr
-from distributed import Future
 
 from mesosweep.ensemble import resume, store
-from mesosweep.ensemble.plan import Realisation, degrees, plan, workdir_of
-from mesosweep.ensemble.progress import StageWatcher
+from mesosweep.ensemble.events import (
+    EventBus,
+    RealisationDone,
+    RealisationFailed,
+    RealisationQueued,
+    RealisationRetried,
+    SweepFinished,
+    SweepStarted,
+)
+from mesosweep.ensemble.layout import SweepLayout
+from mesosweep.ensemble.plan import Realisation, degrees, plan
+from mesosweep.ensemble.progress import ProgressPrinter, StageWatcher
 from mesosweep.ensemble.realisation import submit_realisation
 from mesosweep.ensemble.seeds import sweep_seed
 from mesosweep.ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
@@ -26,15 +37,17 @@ from mesosweep.stages.lammps_env import lammps_version
 from mesosweep.stages.particles import save_database
 from mesosweep.stages.synthetic import synthetic_volume
 
-DATABASE_FILE = "particles.npz"
+if TYPE_CHECKING:
+    from distributed import Future
+
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
 
 
-def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
+def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
     """The sweep's particle database: the spec's, or one extracted from a synthetic volume."""
     if spec.particles.source == "database":
         return Path(spec.particles.database)
-    path = workdir / DATABASE_FILE
+    path = sweep.database
     if path.exists():
         return path
     p = spec.particles
@@ -46,7 +59,7 @@ def prepare_database(spec: Spec, workdir: Path, out: TextIO) -> Path:
     from mesosweep.analysis.separation import extract_particles  # noqa: PLC0415
 
     db = extract_particles(labels, p.voxel_size_um, min_voxels=p.min_voxels)
-    workdir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_database(db, path)
     print(f"particles: {len(db)} secondaries in the database ({path})", file=out, flush=True)
     return path
@@ -72,31 +85,33 @@ def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
     print(f"store: created {path}", file=out, flush=True)
 
 
-def _report(fut, real: Realisation, degs: tuple[float, ...], tag: str, elapsed: float,
-            out: TextIO) -> bool:
-    """Print a finished realisation (the worker wrote it into the store); True if it failed."""
+def _outcome(fut: Future, real: Realisation, degs: tuple[float, ...], position: int,
+             total: int, elapsed: float) -> RealisationDone | RealisationFailed:
+    """What became of a finished realisation (the worker wrote it into the store)."""
     try:
         record = fut.result()
     except Exception as exc:  # a failed stage: the worker recorded it, the sweep goes on
-        print(f"{tag} {real.label} FAILED after {elapsed:.0f} s: {store.clip_error(str(exc))}",
-              file=out, flush=True)
-        return True
-    por = " ".join(f"{record['per_degree'][d]['porosity']:.3f}" for d in degs)
-    print(f"{tag} {real.label} done in {record['wall_s']:.0f} s ({elapsed:.0f} s into the "
-          f"sweep); porosity by degree: {por}", file=out, flush=True)
-    return False
+        return RealisationFailed(real.label, position, total, elapsed,
+                                 store.clip_error(str(exc)))
+    return RealisationDone(real.label, position, total, float(record["wall_s"]), elapsed,
+                           tuple(float(record["per_degree"][d]["porosity"]) for d in degs))
 
 
 def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
-              submit_one: Callable[..., Future] = submit_realisation) -> int:
+              submit_one: Callable[..., Future] = submit_realisation,
+              events: EventBus | None = None) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed.
 
     On an existing store of the same spec this resumes; ``extend`` lets a spec with more
     realisations or degrees grow it (see :mod:`ensemble.resume`). ``submit_one`` submits one
     realisation's tasks and returns the future of its last (benchmarks of the runner itself pass
-    one that does no physics).
+    one that does no physics). Progress is published on ``events``; without it, a bus that
+    prints the progress to ``out`` is used. The store, particle and summary lines go to ``out``.
     """
     out = out or sys.stdout
+    if events is None:
+        events = EventBus()
+        events.subscribe(ProgressPrinter(out))
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
     from mesosweep.cluster import start as start_cluster  # noqa: PLC0415
@@ -107,25 +122,25 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
     path = spec.sweep.output
     status = store.read_values(path, "status")
     todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]
-    database = prepare_database(spec, workdir_of(spec), out)
+    sweep = SweepLayout(path)
+    database = prepare_database(spec, sweep, out)
     degs = degrees(spec)
     failed = 0
     if todo:
-        cluster = start_cluster(spec, workdir_of(spec))
-        print(f"cluster: {spec.cluster.workers} {cluster.kind} worker(s) x "
-              f"{spec.cluster.ranks_per_realisation} MPI rank(s), launched with "
-              f"'{shlex.join(cluster.launcher)}'; dashboard "
-              f"{cluster.dashboard}", file=out, flush=True)
-        from mesosweep.live import start_live_page  # noqa: PLC0415 - only when a sweep runs
-
-        page = start_live_page(path, cluster.dashboard, out)  # prints its URL and SSH tunnel
+        cluster = start_cluster(spec, sweep.workdir)
+        events.publish(SweepStarted(path, len(todo), cluster.kind, spec.cluster.workers,
+                                    spec.cluster.ranks_per_realisation, tuple(cluster.launcher),
+                                    cluster.dashboard))
         started = time.perf_counter()
+        n = 0
+        interrupted = True
         try:
             futures = {}
             group = store.writer(path)
             for real in todo:
                 store.write_realisation(group, real.case_index, real.index,
                                         {"status": store.QUEUED})
+                events.publish(RealisationQueued(real.label))
 
             def submit(real: Realisation) -> Future:
                 fut = submit_one(cluster.client, spec, real, database, cluster.launcher, path)
@@ -139,26 +154,28 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
             waiting = list(todo)
             pending = {submit(waiting.pop(0)) for _ in range(min(spec.cluster.workers, len(todo)))}
             watcher = StageWatcher(todo)
-            n = 0
             while pending:
                 try:
                     finished, pending = wait(pending, timeout=PROGRESS_SECONDS,
                                              return_when="FIRST_COMPLETED")
                 except TimeoutError:  # nothing finished yet: look at the stages in flight
                     finished = set()
-                for line in watcher.poll():
-                    print(line, file=out, flush=True)
+                for event in watcher.poll():
+                    events.publish(event)
                 for fut in finished:
                     real = futures.pop(fut)
                     elapsed = time.perf_counter() - started
                     attempts = int(group["attempts"][real.case_index, real.index])
-                    if not _report(fut, real, degs, f"[{n + 1}/{len(todo)}]", elapsed, out):
+                    outcome = _outcome(fut, real, degs, n + 1, len(todo), elapsed)
+                    events.publish(outcome)
+                    if isinstance(outcome, RealisationDone):
                         n += 1
                     elif attempts < spec.cluster.max_attempts:
-                        print(f"  {real.label}: retrying (attempt {attempts + 1} of "
-                              f"{spec.cluster.max_attempts})", file=out, flush=True)
+                        events.publish(RealisationRetried(real.label, attempts + 1,
+                                                          spec.cluster.max_attempts))
                         store.write_realisation(group, real.case_index, real.index,
                                                 {"status": store.QUEUED})
+                        events.publish(RealisationQueued(real.label))
                         pending.add(submit(real))
                         continue
                     else:
@@ -166,8 +183,10 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                         failed += 1
                     if waiting:
                         pending.add(submit(waiting.pop(0)))
+            interrupted = False
         finally:
-            page.stop()  # lets open pages fetch the final state first (a few seconds at most)
+            # Before the workers go: a live page lets open pages fetch the final state first.
+            events.publish(SweepFinished(path, n, failed, interrupted))
             cluster.close()
     else:
         print("nothing to do: every realisation is done", file=out, flush=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mesosweep.ensemble.pipeline import SEED_STREAMS
+
 LAMMPS_SEED_MAX = 900_000_000
-STREAMS = ("structure", "slurry", "drying", "calendering", "particles")
+STREAMS = SEED_STREAMS  # one seed each, in this order
 
 
 def realisation_seeds(root_seed: int, case_index: int, realisation: int) -> dict[str, int]:

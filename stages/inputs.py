@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
-import json
 import math
-import signal
-import subprocess
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,26 +18,10 @@ from mesosweep.stages.forcefield import (
     wall_model,
 )
 from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, TYPE_MATERIAL, BeadState
-from mesosweep.stages.lammps_env import child_environment
-from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
+from mesosweep.stages.protocol import STATE_FILE, Commands, Converge, Protocol
 from mesosweep.stages.runner import WATCHDOG, WATCHDOG_EVERY
 
-# The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
-RUNNER_MODULE = "mesosweep.stages.runner"
-
-STATE_FILE = "state.data"
 KB_MICRO = 1.380649e-8  # Boltzmann constant in fJ/K (LAMMPS units micro)
-
-
-class StageError(RuntimeError):
-    """A stage's LAMMPS run failed; the message holds the stage, step, last thermo and log tail."""
-
-    def __init__(self, message: str, log_tail: str = ""):
-        super().__init__(message)
-        self.log_tail = log_tail
-
-    def __reduce__(self):  # keep the log tail when Dask ships the error to the driver
-        return (self.__class__, (str(self), self.log_tail))
 
 
 @dataclass(frozen=True)
@@ -241,47 +218,6 @@ def clearance_um(state: BeadState) -> float:
 def collector_commands(ff: ForceField) -> list[str]:
     """The current collector: an adhesive JKR wall at z = 0."""
     return [f"fix collector all wall/gran granular {wall_model(ff, 'collector')} zplane 0.0 NULL"]
-
-
-def run_protocol(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> dict:
-    """Run ``python -P -m mesosweep.stages.runner DIR`` under ``launcher`` (e.g. ``mpiexec -n 2``); return result.
-
-    Raises :class:`StageError` with the log tail when LAMMPS fails or the system blows up.
-    """
-    result_path = directory / RESULT_FILE
-    result_path.unlink(missing_ok=True)
-    # -P: the working directory is not put on sys.path, so nothing there can shadow mesosweep.
-    cmd = [*launcher, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
-    proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
-                          timeout=timeout_s, check=False, preexec_fn=_die_with_parent)
-    result = json.loads(result_path.read_text()) if result_path.exists() else None
-    if proc.returncode != 0 or result is None or result.get("status") != "done":
-        reason = (result or {}).get("error") or f"exit status {proc.returncode}"
-        tail = log_tail(directory)
-        raise StageError(f"{reason}\n--- log tail ({directory / LOG_FILE}) ---\n{tail}\n"
-                         f"--- stderr ---\n{proc.stderr[-2000:]}", log_tail=tail)
-    return result
-
-
-_libc = ctypes.CDLL(None, use_errno=True)  # resolved before any fork
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the launched child: get SIGKILL when the thread that launched it dies.
-
-    A worker killed mid-stage must not leave an orphaned mpiexec writing into a stage directory
-    (killing mpiexec takes its MPI ranks down with it). Linux only; a no-op elsewhere.
-    """
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def log_tail(directory: Path, lines: int = 20) -> str:
-    """The last lines of a stage's LAMMPS log ('' when there is none)."""
-    log = directory / LOG_FILE
-    if not log.exists():
-        return ""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def pressure_micro(pressure_Pa: float) -> float:

@@ -80,21 +80,27 @@ def lattice_bonds(position_um: np.ndarray, molecule: np.ndarray, spacing_um: flo
     return np.stack([kind[order], a[order], b[order]], axis=1).astype(np.int64)
 
 
-def write_data(state: BeadState, path: Path, title: str = "mesosweep") -> Path:
-    """Write ``state`` as a LAMMPS data file for ``atom_style hybrid sphere 1 bond``."""
+def write_data(state: BeadState, path: Path, title: str = "mesosweep", digits: int = 10) -> Path:
+    """Write ``state`` as a LAMMPS data file for ``atom_style hybrid sphere 1 bond``.
+
+    ``digits`` significant digits per value; 17 keeps every bit of a double, so that
+    :func:`read_data` gives back exactly the state written (a hand-over between stages).
+    """
     n, m = state.n, len(state.bonds)
     per_atom = np.bincount(state.bonds[:, 1:].ravel(), minlength=n).max() if m else 0
     lines = [f"LAMMPS data file: {title}", "",
              f"{n} atoms", f"{m} bonds", "2 atom types", "2 bond types",
              f"{int(per_atom) + 2} extra bond per atom", ""]
     for axis, name in enumerate("xyz"):
-        lines.append(f"{state.box_lo[axis]:.10g} {state.box_hi[axis]:.10g} {name}lo {name}hi")
+        lines.append(f"{state.box_lo[axis]:.{digits}g} {state.box_hi[axis]:.{digits}g} "
+                     f"{name}lo {name}hi")
     lines += ["", "Atoms # hybrid", ""]
     body = np.column_stack([
         np.arange(1, n + 1), state.type, state.position_um, state.diameter_um,
         state.density_g_cm3, state.molecule, state.image,
     ])
-    fmt = "%d %d %.10g %.10g %.10g %.10g %.10g %d %d %d %d"
+    real = f"%.{digits}g"
+    fmt = f"%d %d {real} {real} {real} {real} {real} %d %d %d %d"
     text = "\n".join(lines) + "\n" + "\n".join(fmt % tuple(row) for row in body) + "\n"
     if m:
         bonds = np.column_stack([np.arange(1, m + 1), state.bonds[:, 0], state.bonds[:, 1:] + 1])

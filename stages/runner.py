@@ -1,7 +1,8 @@
-"""Execute a stage's protocol with LAMMPS under MPI: ``mpiexec -n N python -P -m mesosweep.stages.runner DIR``.
+"""Execute a stage's LAMMPS input under MPI: ``mpiexec -n N python -P -m mesosweep.stages.runner DIR``.
 
-Every rank drives one LAMMPS instance on ``MPI.COMM_WORLD``; rank 0 writes ``result.json``
-(steps, wall time, throughput, convergence history, final thermo, or the failure with its step
+Every rank drives one LAMMPS instance on ``MPI.COMM_WORLD`` through the stage's own input file
+``in.<stage>.lammps`` (the same file plain ``lmp -in`` runs); rank 0 then writes ``result.json``
+(steps, wall time, throughput, convergence histories, final thermo, or the failure with its step
 and last thermo line). A blow-up (lost atoms, non-finite energy) stops the run within
 ``WATCHDOG_EVERY`` steps, whatever the protocol's thermo or convergence intervals.
 """
@@ -16,8 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mesosweep.errors import StageError
 from mesosweep.stages.lammps_env import new_lammps, preload_mpi
-from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, Commands, Converge, Protocol
+from mesosweep.stages.protocol import (
+    LOG_FILE,
+    RESULT_FILE,
+    STEP0,
+    Converge,
+    Protocol,
+    history_file,
+    input_file,
+)
 
 THERMO_KEYS = ("step", "atoms", "ke", "pe", "press", "vol", "density", "lx", "ly", "lz")
 # ID of the protocol's blow-up watchdog (a ``fix halt``, stages.inputs.watchdog_commands); its
@@ -26,21 +36,12 @@ WATCHDOG = "blowup"
 WATCHDOG_EVERY = 100  # steps between its checks: a blow-up stops the run within them
 
 
-class StageFailure(RuntimeError):
-    """LAMMPS failed or the system blew up; carries the step and the last thermo values."""
-
-    def __init__(self, stage: str, step: int, thermo: dict[str, float], reason: str):
-        self.stage, self.step, self.thermo, self.reason = stage, step, thermo, reason
-        line = " ".join(f"{k}={v:.6g}" for k, v in thermo.items())
-        super().__init__(f"stage {stage} failed at step {step}: {reason} (last thermo: {line})")
-
-
 def _thermo(lmp: Any) -> dict[str, float]:
     out = {}
     for key in THERMO_KEYS:
         try:
             out[key] = float(lmp.get_thermo(key))
-        except Exception:  # a keyword this LAMMPS cannot evaluate before a run; leave it out
+        except Exception:  # noqa: BLE001 - a keyword LAMMPS cannot evaluate yet: leave it out
             continue
     return out
 
@@ -50,82 +51,61 @@ def _check_finite(lmp: Any, stage: str, expected_atoms: int) -> dict[str, float]
     step = int(thermo.get("step", -1))
     for key in ("ke", "pe", "press"):
         if key in thermo and not math.isfinite(thermo[key]):
-            raise StageFailure(stage, step, thermo, f"non-finite {key}")
+            raise StageError(stage, f"non-finite {key}", step=step, thermo=thermo)
     if int(thermo.get("atoms", expected_atoms)) != expected_atoms:
-        raise StageFailure(stage, step, thermo,
-                           f"lost atoms: {int(thermo['atoms'])} of {expected_atoms} remain")
+        raise StageError(stage, f"lost atoms: {int(thermo['atoms'])} of {expected_atoms} remain",
+                         step=step, thermo=thermo)
     return thermo
 
 
-def _converge(lmp: Any, block: Converge, stage: str, atoms: int, first_run: bool) -> dict:
-    history: list[float] = []
-    steps = 0
-    calm = 0
-    converged = False
-    while steps < block.max_steps:
-        n = min(block.check_steps, block.max_steps - steps)
-        lmp.command(f"run {n} pre {'yes' if first_run else 'no'} post no")
-        first_run = False
-        steps += n
-        _check_finite(lmp, stage, atoms)
-        value = float(lmp.extract_variable(block.variable))
-        if not math.isfinite(value):
-            raise StageFailure(stage, int(lmp.get_thermo("step")), _thermo(lmp),
-                               f"non-finite {block.variable}")
-        if history:
-            change = abs(value - history[-1]) / max(abs(history[-1]), 1e-300)
-            calm = calm + 1 if change < block.tolerance else 0
-        history.append(value)
-        if calm >= block.patience and steps >= block.min_steps:
-            converged = True
-            break
-    return {"variable": block.variable, "converged": converged, "steps": steps,
+def _converge_record(lmp: Any, directory: Path, block: Converge, stage: str) -> dict:
+    """What the input's convergence loop did: its checks (from its history file) and verdict."""
+    lines = (directory / history_file(block.name)).read_text().splitlines()
+    history = [float(line.split()[1]) for line in lines if not line.startswith("#")]
+    if not all(math.isfinite(v) for v in history):
+        raise StageError(stage, f"non-finite {block.variable}",
+                         step=int(lmp.extract_global("ntimestep")), thermo=_thermo(lmp))
+    return {"variable": block.variable,
+            "converged": bool(lmp.extract_variable(block.var("converged"))),
+            "steps": int(lmp.extract_variable(block.var("steps"))),
             "check_steps": block.check_steps, "tolerance": block.tolerance, "history": history}
 
 
 def execute(directory: Path, comm: Any) -> dict:
-    """Run the protocol in ``directory`` on ``comm``; returns the result (on every rank)."""
+    """Run the stage in ``directory`` on ``comm``; returns the result (on every rank)."""
     protocol = Protocol.read(directory)
     lmp = new_lammps(comm, log_path=directory / LOG_FILE)
     started = time.perf_counter()
-    run_steps = 0
     converge: dict[str, dict] = {}
     try:
-        for block in protocol.blocks:
-            if isinstance(block, Commands):
-                for line in block.lines:
-                    if line.split()[:1] != ["run"]:
-                        lmp.command(line)
-                        continue
-                    # Steps of this run alone: a stage read from a restart continues its count.
-                    before = int(lmp.extract_global("ntimestep"))
-                    lmp.command(line)
-                    run_steps += int(lmp.extract_global("ntimestep")) - before
-                    _check_finite(lmp, protocol.stage, protocol.atoms)
-            else:
-                info = _converge(lmp, block, protocol.stage, protocol.atoms, first_run=True)
-                run_steps += info["steps"]
-                converge[block.name] = info
+        lmp.file(str(directory / input_file(protocol.stage)))
         wall = time.perf_counter() - started
+        thermo = _check_finite(lmp, protocol.stage, protocol.atoms)
+        for block in protocol.converge_blocks:
+            converge[block.name] = _converge_record(lmp, directory, block, protocol.stage)
+        step0 = lmp.extract_variable(STEP0)  # None when the input runs no steps at all
+        steps = 0 if step0 is None else int(lmp.extract_global("ntimestep")) - int(step0)
         result = {
             "stage": protocol.stage, "status": "done", "atoms": protocol.atoms,
             "ranks": comm.Get_size() if comm is not None else 1,
             "lammps_world_size": int(lmp.extract_setting("world_size")),
-            "steps": run_steps, "wall_s": wall,
-            "atom_steps_per_s": protocol.atoms * run_steps / wall if wall > 0 else 0.0,
-            "converge": converge, "final_thermo": _thermo(lmp),
+            "steps": steps, "wall_s": wall,
+            "atom_steps_per_s": protocol.atoms * steps / wall if wall > 0 else 0.0,
+            "converge": converge, "final_thermo": thermo,
             "lammps_version": int(lmp.version()),
         }
-    except Exception as exc:  # ours, or LAMMPS's plain Exception carrying its ERROR line
-        if not isinstance(exc, StageFailure):
+    except Exception as exc:  # noqa: BLE001 - ours, or LAMMPS's plain Exception with its ERROR
+        if not isinstance(exc, StageError):
             thermo = _thermo(lmp)
             # Its first line is LAMMPS's ERROR line; the rest is a link to the manual.
             reason = (str(exc).strip().splitlines() or [""])[0]
             if f"fix-id {WATCHDOG} " in reason:
                 reason = f"blow-up: non-finite energy or lost atoms ({reason})"
-            exc = StageFailure(protocol.stage, int(thermo.get("step", -1)), thermo, reason)
+            exc = StageError(protocol.stage, reason, step=int(thermo.get("step", -1)),
+                             thermo=thermo)
         result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
-                  "step": exc.step, "last_thermo": exc.thermo, "converge": converge}
+                  "reason": exc.reason, "step": exc.step, "last_thermo": exc.thermo,
+                  "converge": converge}
     finally:
         lmp.close()
     return result
@@ -137,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -P -m mesosweep.stages.runner STAGE_DIRECTORY", file=sys.stderr)
         return 2
     directory = Path(argv[0]).resolve()
-    # Paths inside the protocol are relative to the stage directory.
+    # Paths inside the input are relative to the stage directory.
     os.chdir(directory)
     preload_mpi()
     from mpi4py import MPI  # noqa: PLC0415 - after the preload

@@ -1,31 +1,31 @@
 """Slurry stage: AM secondaries and CBD + solvent beads relax under NPT, periodic in x, y, z.
 
-Three steps: :func:`build_inputs` writes the data file and protocol into the stage directory,
-:func:`run` executes it with LAMMPS under MPI, :func:`read_output` returns the final beads and the
-figures (slurry density in g/cm³, convergence, throughput).
+The stage contract (:mod:`mesosweep.stages.contract`): :func:`build_inputs` writes the data file
+and LAMMPS input into the stage directory, ``contract.run`` executes it under MPI,
+:func:`read_output` returns the final beads and the figures (slurry density in g/cm³,
+convergence).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mesosweep.stages.contract import RunResult, StageOutput, read_stage
 from mesosweep.stages.forcefield import GPA_TO_MICRO, ForceField, barostat
 from mesosweep.stages.inputs import (
-    STATE_FILE,
     Numerics,
     dynamics_commands,
     output_commands,
     pressure_micro,
-    run_protocol,
     setup_commands,
     timestep_us,
 )
-from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, read_data, write_data
-from mesosweep.stages.protocol import Commands, Converge, Protocol
+from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, write_data
+from mesosweep.stages.protocol import STATE_FILE, Commands, Converge, Protocol
 
 STAGE = "slurry"
 INPUT_DATA = "initial.data"
@@ -53,16 +53,31 @@ def solvent_laden_density(state: BeadState, cbd_dried_diameter_um: float, cbd_de
     return (cbd_solid_mass + solvent) / n_cbd / bead_volume
 
 
-def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperature_K: float,
-                 pressure_Pa: float, solid_content_percent: float, cbd_dried_diameter_um: float,
-                 cbd_density_g_cm3: float, numerics: Numerics, seed: int) -> Protocol:
-    """Write the slurry's data file and protocol into ``directory``."""
+@dataclass(frozen=True)
+class SlurryParams:
+    """What the slurry stage needs, built once per realisation from the sweep spec."""
+
+    forcefield: ForceField
+    temperature_K: float
+    pressure_Pa: float
+    solid_content_percent: float  # by mass
+    cbd_dried_diameter_um: float
+    cbd_density_g_cm3: float
+    numerics: Numerics
+    seed: int
+
+
+def build_inputs(params: SlurryParams, upstream: StageOutput, directory: Path) -> Protocol:
+    """Write the slurry's data file and LAMMPS input into ``directory``; ``upstream`` is the
+    initial structure."""
     directory.mkdir(parents=True, exist_ok=True)
-    rho = solvent_laden_density(state, cbd_dried_diameter_um, cbd_density_g_cm3, solid_content_percent)
+    ff, numerics, state = params.forcefield, params.numerics, upstream.state
+    rho = solvent_laden_density(state, params.cbd_dried_diameter_um, params.cbd_density_g_cm3,
+                                params.solid_content_percent)
     state = state.with_(density_g_cm3=np.where(state.type == CBD_TYPE, rho, state.density_g_cm3))
     write_data(state, directory / INPUT_DATA, title="mesosweep slurry initial structure")
     dt = timestep_us(ff, state, numerics.timestep_fraction)
-    p = pressure_micro(pressure_Pa)
+    p = pressure_micro(params.pressure_Pa)
     # The barostat scales the box by (P - P0) / its modulus each step: a modulus well below the
     # slurry's real bulk modulus overshoots, so the parameter file states the calibrated one.
     damping_us, modulus_GPa = barostat(ff)
@@ -70,7 +85,7 @@ def build_inputs(state: BeadState, directory: Path, *, ff: ForceField, temperatu
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, INPUT_DATA, "p p p", dt),
-            *dynamics_commands(ff, temperature_K, seed),
+            *dynamics_commands(ff, params.temperature_K, params.seed),
             f"thermo {numerics.check_steps}",
             *push_off_commands(),
             f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {damping_us:.6g} "
@@ -103,19 +118,16 @@ def push_off_commands(step_um: float = PUSH_OFF_STEP_UM, steps: int = PUSH_OFF_S
     ]
 
 
-def run(directory: Path, launcher: Sequence[str]) -> dict:
-    """Run the slurry protocol in ``directory`` under ``launcher`` (``mpiexec -n N`` …)."""
-    return run_protocol(directory, launcher)
+def read_output(directory: Path) -> StageOutput:
+    """Final beads and figures: slurry density (g/cm³), box volume (µm³), converged (0/1),
+    steps."""
+    def figures(state: BeadState, result: RunResult) -> dict[str, float]:
+        volume = float(np.prod(state.box_um))
+        return {
+            "slurry_density_g_cm3": float(state.mass_pg.sum()) / volume,
+            "slurry_volume_um3": volume,
+            "slurry_converged": float(result.converge["density"].converged),
+            "slurry_steps": float(result.steps),
+        }
 
-
-def read_output(directory: Path, result: dict) -> tuple[BeadState, dict[str, float]]:
-    """Final beads and figures: slurry density (g/cm³), box volume (µm³), converged (0/1)."""
-    state = read_data(directory / STATE_FILE)
-    volume = float(np.prod(state.box_um))
-    figures = {
-        "slurry_density_g_cm3": float(state.mass_pg.sum()) / volume,
-        "slurry_volume_um3": volume,
-        "slurry_converged": float(result["converge"]["density"]["converged"]),
-        "slurry_steps": float(result["steps"]),
-    }
-    return state, figures
+    return read_stage(STAGE, directory, figures)

@@ -15,9 +15,11 @@ import zarr
 
 from mesosweep.cli import main
 from mesosweep.ensemble import store
-from mesosweep.ensemble.plan import plan, workdir_of
-from mesosweep.ensemble.realisation import LAUNCH_LOG, STRUCTURE_FILE, build_initial_structure
+from mesosweep.ensemble.layout import LAUNCH_LOG, SweepLayout
+from mesosweep.ensemble.params import realisation_params
+from mesosweep.ensemble.plan import plan
 from mesosweep.ensemble.runner import prepare_database
+from mesosweep.stages import initial
 from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages.lammps_data import CBD_TYPE, write_data
 from tests.conftest import TINY_SPEC
@@ -163,14 +165,16 @@ def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     spec = load_spec(spec_path)
     real = plan(spec)[1]
-    state = build_initial_structure(spec, real, prepare_database(spec, workdir_of(spec),
-                                                                 sys.stdout))
+    structure = real.layout.stage_dir("structure")
+    database = prepare_database(spec, SweepLayout(spec.sweep.output), sys.stdout)
+    initial.build_inputs(realisation_params(spec, real).structure, database, structure)
+    state = initial.read_output(structure).state
     # A corrupt structure (two beads on one spot: the LJ force is singular) makes LAMMPS
     # blow up in the slurry stage of realisation 1 only.
     cbd = np.flatnonzero(state.type == CBD_TYPE)
     pos = state.position_um.copy()
     pos[cbd[1]] = pos[cbd[0]]
-    write_data(state.with_(position_um=pos), real.workdir / "structure" / STRUCTURE_FILE)
+    write_data(state.with_(position_um=pos), real.layout.state_file("structure"))
 
     assert main(["run", str(spec_path)]) == 1  # the exit status says something failed
     ds = xr.open_zarr(tmp_path / "f.zarr").load()

@@ -126,9 +126,11 @@ def test_same_seed_same_initial_structure(swept):
     a = (work / "r0000" / "structure" / "structure.data").read_text()
     b = (work / "r0001" / "structure" / "structure.data").read_text()
     assert a != b  # different realisations draw different structures
+    from mesosweep.ensemble.layout import RealisationLayout
+    from mesosweep.ensemble.params import realisation_params
     from mesosweep.ensemble.plan import plan
-    from mesosweep.ensemble.realisation import build_initial_structure
     from mesosweep.ensemble.spec import load_spec
+    from mesosweep.stages import initial
 
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
@@ -137,10 +139,10 @@ def test_same_seed_same_initial_structure(swept):
     finally:
         mp.undo()
     real = plan(spec)[0]
-    again = real.__class__(real.case_index, real.formulation, real.index, real.seeds,
-                           root / "again")
-    build_initial_structure(spec, again, root / "tiny.work" / "particles.npz")
-    assert (root / "again" / "structure" / "structure.data").read_text() == a
+    again = RealisationLayout(root / "again", real.label).stage_dir("structure")
+    initial.build_inputs(realisation_params(spec, real).structure,
+                         root / "tiny.work" / "particles.npz", again)
+    assert (again / "structure.data").read_text() == a
 
 
 def test_changed_spec_is_refused_with_a_diff(swept, capsys):

@@ -1,15 +1,19 @@
 """Each LAMMPS stage on a tiny system, under 1 and 2 MPI ranks: conservation and known limits."""
 
+import subprocess
+
 import numpy as np
 import pytest
 
 from mesosweep.analysis.separation import extract_particles
-from mesosweep.ensemble.realisation import bead_state
-from mesosweep.stages import calendering, drying, slurry
+from mesosweep.stages import calendering, drying, pressing, slurry
+from mesosweep.stages.contract import StageOutput, run
 from mesosweep.stages.forcefield import load_forcefield, shipped_forcefield
+from mesosweep.stages.initial import bead_state
 from mesosweep.stages.inputs import Numerics
-from mesosweep.stages.lammps_data import CBD_TYPE
-from mesosweep.stages.lammps_env import executable
+from mesosweep.stages.lammps_data import CBD_TYPE, read_data
+from mesosweep.stages.lammps_env import child_environment, executable
+from mesosweep.stages.protocol import STATE_FILE, input_file
 from mesosweep.stages.structure import build_structure
 from mesosweep.stages.synthetic import synthetic_volume
 
@@ -32,33 +36,56 @@ def _launcher(ranks):
     return [executable("mpiexec"), "-n", str(ranks)]
 
 
-def _under_1_and_2_ranks(stage, tmp_path_factory, build) -> dict:
-    """``stage`` built by ``build(directory)`` and run under 1 and 2 ranks:
-    {ranks: (directory, result, state, figures)}."""
+def _under_1_and_2_ranks(stage, tmp_path_factory, build) -> dict[int, StageOutput]:
+    """``stage`` built by ``build(directory)`` and run under 1 and 2 ranks: its outputs."""
     out = {}
     for ranks in (1, 2):
         d = tmp_path_factory.mktemp(f"{stage.STAGE}{ranks}")
         build(d)
-        result = stage.run(d, _launcher(ranks))
-        assert result["ranks"] == ranks
-        out[ranks] = (d, result, *stage.read_output(d, result))
+        assert run(d, _launcher(ranks)).ranks == ranks
+        out[ranks] = stage.read_output(d)
     return out
+
+
+def _structure(state) -> StageOutput:
+    return StageOutput("structure", None, state, {})
+
+
+SLURRY = slurry.SlurryParams(
+    forcefield=load_forcefield(shipped_forcefield("slurry")), temperature_K=300.0,
+    pressure_Pa=1e5, solid_content_percent=69.0, cbd_dried_diameter_um=1.3,
+    cbd_density_g_cm3=0.95, numerics=NUMERICS, seed=17)
 
 
 @pytest.fixture(scope="module")
 def slurry_runs(initial, tmp_path_factory):
     return _under_1_and_2_ranks(slurry, tmp_path_factory, lambda d: slurry.build_inputs(
-        initial, d, ff=load_forcefield(shipped_forcefield("slurry")), temperature_K=300.0,
-        pressure_Pa=1e5, solid_content_percent=69.0, cbd_dried_diameter_um=1.3,
-        cbd_density_g_cm3=0.95, numerics=NUMERICS, seed=17))
+        SLURRY, _structure(initial), d))
+
+
+def test_the_stage_input_reruns_with_plain_lmp(slurry_runs, tmp_path):
+    """The input a stage directory holds is the whole stage: bare ``lmp -in`` in a copy of the
+    directory (its data file and input only) ends on the same beads, bit for bit, as the
+    runner did under one rank, convergence loop included."""
+    ours = slurry_runs[1].directory
+    for name in (slurry.INPUT_DATA, input_file("slurry")):
+        (tmp_path / name).write_bytes((ours / name).read_bytes())
+    subprocess.run([executable("lmp"), "-in", input_file("slurry")], cwd=tmp_path,
+                   env=child_environment(), check=True, capture_output=True)
+    mine, bare = read_data(ours / STATE_FILE), read_data(tmp_path / STATE_FILE)
+    assert np.array_equal(mine.position_um, bare.position_um)
+    assert np.array_equal(mine.box_hi, bare.box_hi)
+    assert (tmp_path / "converge-density.txt").read_text() == \
+        (ours / "converge-density.txt").read_text()
 
 
 def test_slurry_conserves_beads_and_mass_and_densifies(initial, slurry_runs):
     expected_cbd = slurry.solvent_laden_density(initial, 1.3, 0.95, 69.0)
     laden = initial.with_(density_g_cm3=np.where(initial.type == CBD_TYPE, expected_cbd,
                                                  initial.density_g_cm3))
-    for ranks, (_, result, state, fig) in slurry_runs.items():
-        assert result["ranks"] == ranks and state.n == initial.n
+    for ranks, out in slurry_runs.items():
+        state, fig = out.state, out.figures
+        assert out.run.ranks == ranks and state.n == initial.n
         assert np.allclose(state.density_g_cm3[state.type == CBD_TYPE], expected_cbd)
         # Mass: AM beads unchanged, CBD beads carry solvent; nothing created or lost.
         assert np.isclose(state.mass_pg[state.type != CBD_TYPE].sum(),
@@ -71,27 +98,30 @@ def test_slurry_conserves_beads_and_mass_and_densifies(initial, slurry_runs):
 def test_slurry_one_and_two_ranks_agree(slurry_runs):
     # Same seed; MPI changes the order of force sums, so trajectories differ in the last digits
     # and then chaotically: agreement is statistical. Stated tolerance: 10 % on the density.
-    d1 = slurry_runs[1][3]["slurry_density_g_cm3"]
-    d2 = slurry_runs[2][3]["slurry_density_g_cm3"]
+    d1 = slurry_runs[1].figures["slurry_density_g_cm3"]
+    d2 = slurry_runs[2].figures["slurry_density_g_cm3"]
     assert abs(d1 - d2) / d1 < 0.10
 
 
-def _dry(state, d, seed: int):
-    return drying.build_inputs(
-        state, d, ff=load_forcefield(shipped_forcefield("dried")), temperature_K=353.0,
-        dried_porosity=0.506, cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
-        speed_um_per_us=8.0, numerics=NUMERICS, seed=seed)
+DRIED_FF = load_forcefield(shipped_forcefield("dried"))
+
+
+def _dry(upstream: StageOutput, d, seed: int):
+    return drying.build_inputs(drying.DryingParams(
+        forcefield=DRIED_FF, temperature_K=353.0, dried_porosity=0.506,
+        cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95, speed_um_per_us=8.0,
+        numerics=NUMERICS, seed=seed), upstream, d)
 
 
 @pytest.fixture(scope="module")
 def dried_runs(slurry_runs, tmp_path_factory):
-    _, _, state, _ = slurry_runs[1]
-    return _under_1_and_2_ranks(drying, tmp_path_factory, lambda d: _dry(state, d, seed=5))
+    return _under_1_and_2_ranks(drying, tmp_path_factory, lambda d: _dry(slurry_runs[1], d, 5))
 
 
 def test_drying_shrinks_cbd_and_settles_on_the_collector(slurry_runs, dried_runs):
-    slurry_state = slurry_runs[1][2]
-    for d, _, state, fig in dried_runs.values():
+    slurry_state = slurry_runs[1].state
+    for out in dried_runs.values():
+        d, state, fig = out.directory, out.state, out.figures
         cbd = state.type == CBD_TYPE
         assert np.allclose(state.diameter_um[cbd], 1.3)
         assert np.allclose(state.density_g_cm3[cbd], 0.95)
@@ -116,15 +146,14 @@ def test_drying_one_and_two_ranks_agree(slurry_runs, dried_runs, tmp_path):
     """Statistical agreement over thermostat seeds: one tiny film's mean thickness varies by
     ~5 % (sd) from seed to seed, so one seed per rank count cannot tell ranks apart. Six seeds
     each; stated tolerance: the means within 3 standard errors of their difference and 5 %."""
-    state = slurry_runs[1][2]
     thickness = {1: [], 2: []}
     for ranks in (1, 2):
-        thickness[ranks].append(dried_runs[ranks][3]["dried_thickness_um"])
+        thickness[ranks].append(dried_runs[ranks].figures["dried_thickness_um"])
         for seed in range(6, 11):
             d = tmp_path / f"dry{ranks}-{seed}"
-            _dry(state, d, seed)
-            result = drying.run(d, _launcher(ranks))
-            thickness[ranks].append(drying.read_output(d, result)[1]["dried_thickness_um"])
+            _dry(slurry_runs[1], d, seed)
+            run(d, _launcher(ranks))
+            thickness[ranks].append(drying.read_output(d).figures["dried_thickness_um"])
     t1, t2 = (np.asarray(thickness[r]) for r in (1, 2))
     stderr = np.hypot(t1.std(ddof=1) / np.sqrt(t1.size), t2.std(ddof=1) / np.sqrt(t2.size))
     assert abs(t1.mean() - t2.mean()) < 3 * stderr, thickness
@@ -146,31 +175,31 @@ DEGREES = (0.1, 0.3)
 
 def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
     """Pressings chain through the degrees (each on from the last); each release springs back."""
-    d, _, state, fig = dried_runs[1]
-    ff = load_forcefield(shipped_forcefield("dried"))
+    dried = dried_runs[1]
+    fig = dried.figures
+    release_params = calendering.ReleaseParams(forcefield=DRIED_FF, temperature_K=333.0,
+                                               speed_um_per_us=8.0, numerics=NUMERICS, seed=9)
     out = {}
     for ranks in (1, 2):
-        previous = None
+        upstream = dried
         for degree in DEGREES:
             p = tmp_path / f"press{degree}-{ranks}"
-            press = calendering.build_press_inputs(
-                d / "state.data", p, previous=previous, ff=ff, temperature_K=333.0,
-                compression_degree=degree, speed_um_per_us=8.0, numerics=NUMERICS, seed=9)
-            pressed = calendering.run(p, _launcher(ranks))
+            press = pressing.build_inputs(pressing.PressingParams(
+                forcefield=DRIED_FF, temperature_K=333.0, compression_degree=degree,
+                speed_um_per_us=8.0, numerics=NUMERICS, seed=9), upstream, p)
+            pressed = run(p, _launcher(ranks))
             # The plane went down from where the last pressing left it, by the degree's share.
             down = _run_steps(press)
-            assert pressed["steps"] == down and (p / calendering.PRESSED).exists()
+            assert pressed.steps == down and (p / pressing.PRESSED).exists()
+            upstream = pressing.read_output(p)
             c = tmp_path / f"cal{degree}-{ranks}"
-            release = calendering.build_inputs(d / "state.data", p, c, ff=ff,
-                                               temperature_K=333.0, speed_um_per_us=8.0,
-                                               numerics=NUMERICS, seed=9)
-            result = calendering.run(c, _launcher(ranks))
-            assert result["ranks"] == ranks
+            release = calendering.build_inputs(release_params, upstream, c)
+            result = run(c, _launcher(ranks))
+            assert result.ranks == ranks
             # The plane's return ends once the film has parted from it, short of the film's top.
-            back = result["steps"] - result["converge"]["relax"]["steps"]
+            back = result.steps - result.converge["relax"].steps
             assert 0 < back < _run_steps(release)
-            out[degree, ranks] = calendering.read_output(c, result)[1]
-            previous = p
+            out[degree, ranks] = calendering.read_output(c).figures
     for (degree, _), f in out.items():
         assert np.isclose(f["pressed_thickness_um"], (1 - degree) * fig["dried_thickness_um"])
         # Released, the electrode regains part of its thickness but stays thinner than it dried.

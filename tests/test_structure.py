@@ -237,22 +237,26 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     import io
     from pathlib import Path
 
-    from mesosweep.ensemble.plan import plan, workdir_of
-    from mesosweep.ensemble.realisation import BEAD_MAP_FILE, build_initial_structure
+    from mesosweep.ensemble.layout import SweepLayout
+    from mesosweep.ensemble.params import realisation_params
+    from mesosweep.ensemble.plan import plan
     from mesosweep.ensemble.runner import prepare_database
+    from mesosweep.stages import initial
     from mesosweep.ensemble.spec import load_spec
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "sweeps" / preset)
     spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
     st, formulation = spec.structure, spec.formulations[0]
     assert st.box_um == (80.0, 80.0, 120.0) and st.psd_table is not None
-    database = prepare_database(spec, workdir_of(spec), io.StringIO())
+    database = prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
     real = plan(spec)[0]
-    state = build_initial_structure(spec, real, database)
+    directory = real.layout.stage_dir("structure")
+    initial.build_inputs(realisation_params(spec, real).structure, database, directory)
+    state = initial.read_output(directory).state
     am = state.molecule > 0
     n_am, n_cbd = int(am.sum()), int((~am).sum())
     secondaries = len(np.unique(state.molecule[am]))
-    beads = np.load(real.workdir / "structure" / BEAD_MAP_FILE)
+    beads = np.load(real.layout.bead_map)
     ks = float(beads["psd_ks"])
     print(f"\n{preset}: {secondaries} secondaries, {n_am} AM beads, {n_cbd} CBD beads, PSD KS {ks:.3f}")
     want_secondaries, want_am = PAPER[preset]

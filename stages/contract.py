@@ -1,0 +1,148 @@
+"""What every stage offers, and the one step they share.
+
+A stage module (``slurry``, ``drying``, ``pressing``, ``calendering``; ``initial`` builds the
+structure without LAMMPS) works in three visible steps on its own directory:
+
+1. ``build_inputs(params, upstream, directory)``: from its frozen parameter dataclass and the
+   :class:`StageOutput` of the stage before it, write the data file, ``protocol.json`` and the
+   LAMMPS input ``in.<stage>.lammps`` (which plain ``lmp -in`` reruns);
+2. :func:`run` (here, shared by all): run that input under MPI, return a :class:`RunResult`;
+3. ``read_output(directory)``: the final beads and the stage's figures, as a :class:`StageOutput`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mesosweep.errors import StageError
+from mesosweep.stages.lammps_data import BeadState, read_data
+from mesosweep.stages.lammps_env import child_environment
+from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protocol
+
+# The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
+RUNNER_MODULE = "mesosweep.stages.runner"
+
+
+@dataclass(frozen=True)
+class ConvergeRecord:
+    """One convergence run: the watched variable at each check and whether it settled."""
+
+    variable: str
+    converged: bool
+    steps: int
+    check_steps: int
+    tolerance: float
+    history: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished LAMMPS run of a stage did (``result.json``)."""
+
+    stage: str
+    atoms: int
+    ranks: int
+    steps: int  # timesteps this run advanced
+    wall_s: float  # s
+    atom_steps_per_s: float
+    converge: dict[str, ConvergeRecord] = field(default_factory=dict)
+    final_thermo: dict[str, float] = field(default_factory=dict)
+    lammps_version: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunResult:
+        converge = {name: ConvergeRecord(c["variable"], bool(c["converged"]), int(c["steps"]),
+                                         int(c["check_steps"]), float(c["tolerance"]),
+                                         tuple(float(v) for v in c["history"]))
+                    for name, c in data.get("converge", {}).items()}
+        return cls(stage=data["stage"], atoms=int(data["atoms"]), ranks=int(data["ranks"]),
+                   steps=int(data["steps"]), wall_s=float(data["wall_s"]),
+                   atom_steps_per_s=float(data["atom_steps_per_s"]), converge=converge,
+                   final_thermo=dict(data.get("final_thermo", {})),
+                   lammps_version=int(data.get("lammps_version", 0)))
+
+    @classmethod
+    def read(cls, directory: Path) -> RunResult | None:
+        """The result a finished run left in ``directory``; None if it did not finish well."""
+        path = directory / RESULT_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return cls.from_json(data) if data.get("status") == "done" else None
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """What a finished stage hands to the next and to the analysis."""
+
+    stage: str
+    directory: Path
+    state: BeadState  # the final beads
+    figures: dict[str, float]  # named with their unit: slurry_density_g_cm3, springback (1) …
+    run: RunResult | None = None  # None for a stage without LAMMPS (the initial structure)
+
+
+def read_stage(stage: str, directory: Path, figures: Callable[[BeadState, RunResult], dict]
+               ) -> StageOutput:
+    """Step 3 shared by the LAMMPS stages: the final beads, the run, and ``figures`` of both."""
+    state = read_data(directory / STATE_FILE)
+    result = RunResult.read(directory)
+    if result is None:
+        raise StageError(stage, f"{directory} holds no finished run (no result.json saying done)")
+    return StageOutput(stage, directory, state, figures(state, result), result)
+
+
+def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> RunResult:
+    """Run the LAMMPS input in ``directory`` under ``launcher`` (e.g. ``mpiexec -n 2``).
+
+    Raises :class:`StageError` with the log tail when LAMMPS fails or the system blows up.
+    """
+    result_path = directory / RESULT_FILE
+    result_path.unlink(missing_ok=True)
+    # -P: the working directory is not put on sys.path, so nothing there can shadow mesosweep.
+    cmd = [*launcher, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
+    proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
+                          timeout=timeout_s, check=False, preexec_fn=_die_with_parent)
+    try:
+        data = json.loads(result_path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if proc.returncode == 0 and data.get("status") == "done":
+        return RunResult.from_json(data)
+    tail = log_tail(directory)
+    if data.get("status") == "failed":
+        raise StageError(data["stage"], data["reason"], step=data["step"],
+                         thermo=data["last_thermo"], log_tail=tail)
+    stderr = proc.stderr.strip().splitlines()
+    raise StageError(Protocol.read(directory).stage, f"exit status {proc.returncode}"
+                     + (f": {stderr[-1]}" if stderr else ""),
+                     log_tail="\n".join([tail, "--- stderr ---", *stderr[-20:]]))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)  # resolved before any fork
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the launched child: get SIGKILL when the thread that launched it dies.
+
+    A worker killed mid-stage must not leave an orphaned mpiexec writing into a stage directory
+    (killing mpiexec takes its MPI ranks down with it). Linux only; a no-op elsewhere.
+    """
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def log_tail(directory: Path, lines: int = 20) -> str:
+    """The last lines of a stage's LAMMPS log ('' when there is none)."""
+    log = directory / LOG_FILE
+    if not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
