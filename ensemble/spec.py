@@ -530,7 +530,7 @@ def _formulation_names_differ(v: _Values) -> None:
             seen[folded] = i
 
 
-@_rule(SweepSection, {"output": "a new path, or an existing mesosweep store (see below)"})
+@_rule(SweepSection, {"output": "a new path, or an existing mesosweep store"})
 def _output_is_new_or_a_store(v: _Values) -> None:
     value = v.string("output")
     if value is None:
@@ -634,7 +634,8 @@ def _cbd_beads_shrink_on_drying(v: _Values) -> None:
                                         f"({show(slurry)}): drying shrinks CBD beads")
 
 
-@_rule(StructureSection, {"psd_table": "see below"})
+@_rule(StructureSection, {"psd_table": "diameters > 0 and strictly increasing, fractions ≥ 0 "
+                                        "summing to 1 (± 0.01); a file must exist"})
 def _psd_table(v: _Values) -> None:
     """structure.psd_table: a CSV path or inline [[diameter_um, number_fraction], ...] rows."""
     value = v["psd_table"]
@@ -833,7 +834,8 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path) -> Spec:
 
     ``base_dir`` anchors relative input paths (particle database, PSD table, force-field files);
     ``sweep.output`` is anchored at the current directory. A ``None`` value means "not given".
-    Raises :class:`SpecError` listing every problem, one per line, in file order.
+    Raises :class:`SpecError` listing every problem, one per line: table by table in file
+    order, each table's fields in order, then its cross-field rules.
     """
     if not isinstance(data, Mapping):
         raise SpecError(f"spec: got {_kind(data)}; expected a table of sections")
