@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,32 @@ print(json.dumps({"ours": ours, "dims": dict(ds.sizes),
     assert "lammps" in info["versions"] and int(info["lammps"]) >= 20250722
     porosity = np.array(info["porosity"])
     assert np.isfinite(porosity).all() and ((porosity > 0.2) & (porosity < 0.9)).all()
+
+
+JUNK = ("analysis", "stages", "ensemble", "cluster", "mesosweep")
+
+
+def test_modules_in_the_working_folder_shadow_nothing(swept, tmp_path):
+    """The same sweep started with the ``mesosweep`` command from a folder that holds
+    ``analysis.py``, ``stages.py`` … (each would stop any interpreter that imported it) gives
+    the same results, value for value: nothing of ours is imported from the working folder,
+    in the driver, the Dask workers or the LAMMPS launches."""
+    import xarray as xr
+
+    from tests.conftest import TINY_SPEC
+
+    for name in JUNK:
+        (tmp_path / f"{name}.py").write_text('raise SystemExit("junk module imported")\n')
+    (tmp_path / "tiny.toml").write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1))
+    command = [str(next(p for p in (Path(sys.executable).parent / "mesosweep",) if p.exists())),
+               "run", "tiny.toml"]
+    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, text=True)
+    _, root = swept
+    ours, theirs = (xr.open_zarr(d / "tiny.zarr").load() for d in (root, tmp_path))
+    assert (theirs.status.values == 2).all()
+    for name in ("porosity", "thickness", "springback", "slurry_density", "tau_z", "seed",
+                 "stage_steps"):
+        assert np.array_equal(ours[name].values, theirs[name].values, equal_nan=True), name
 
 
 def test_calendering_lowers_porosity_and_thickness(swept):
