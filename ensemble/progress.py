@@ -1,46 +1,34 @@
-"""Progress of running realisations, read from their work directories.
+"""Progress of running realisations: read from their work directories, shown in a terminal.
 
 Each stage leaves ``log.lammps`` while it runs and ``result.json`` when it ends, so the driver
 (or anyone with the shared filesystem) can tell what is running and what finished without
-asking the workers.
+asking the workers: :class:`StageWatcher` turns what it sees into stage events
+(:mod:`ensemble.events`). :class:`ProgressPrinter` is the terminal's subscriber: one line per
+event that a person following the sweep wants to see.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
+from mesosweep.ensemble.events import (
+    Event,
+    RealisationDone,
+    RealisationFailed,
+    RealisationRetried,
+    StageDone,
+    StageFailed,
+    StageStarted,
+    SweepStarted,
+)
+from mesosweep.ensemble.layout import stage_label
+from mesosweep.ensemble.pipeline import BY_NAME
 from mesosweep.ensemble.plan import Realisation
 from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE
-
-
-def stage_name(directory: Path) -> str:
-    """The stage a directory belongs to: a running attempt works in ``.NAME.ID.tmp``."""
-    name = directory.name
-    if name.startswith(".") and name.endswith(".tmp"):
-        return name[1:].rsplit(".", 2)[0]
-    return name
-
-
-def stage_dirs(real: Realisation) -> list[Path]:
-    """The realisation's stage directories that exist (running attempts included), in order."""
-    if not real.workdir.exists():
-        return []
-    dirs = [d for d in real.workdir.iterdir() if d.is_dir()]
-    return sorted(dirs, key=lambda d: (_order(stage_name(d)), d.name))
-
-
-def _order(name: str) -> tuple:
-    """structure, slurry, drying, then per degree (increasing) its pressing and its release."""
-    first = {"structure": 0, "slurry": 1, "drying": 2}
-    if name in first:
-        return (first[name],)
-    stage, _, degree = name.partition("-")
-    try:
-        return (3, float(degree), stage != "pressing", name)
-    except ValueError:
-        return (4, name)
 
 
 def stage_state(directory: Path) -> tuple[str, dict]:
@@ -64,25 +52,65 @@ class StageWatcher:
         self.realisations = list(realisations)
         self._seen: dict[tuple[str, str], str] = {}
 
-    def poll(self) -> list[str]:
-        """New transitions since the last poll, as printable lines."""
-        lines = []
+    def poll(self) -> list[StageStarted | StageDone | StageFailed]:
+        """New transitions since the last poll, as events."""
+        events: list[StageStarted | StageDone | StageFailed] = []
         for real in self.realisations:
-            for d in stage_dirs(real):
-                name = stage_name(d)
-                if name == "structure":
+            for stage, degree, d in real.layout.stage_dirs():
+                if not BY_NAME[stage].lammps:
                     continue
+                name = stage_label(stage, degree)
                 state, result = stage_state(d)
                 key = (real.label, name)
                 if state == "pending" or self._seen.get(key) == state:
                     continue
                 self._seen[key] = state
                 if state == "done":
-                    lines.append(f"  {real.label} {name}: done, {result['steps']} steps in "
-                                 f"{result['wall_s']:.1f} s "
-                                 f"({result['atom_steps_per_s']:.3g} atom-steps/s)")
+                    events.append(StageDone(real.label, name, int(result["steps"]),
+                                            float(result["wall_s"]),
+                                            float(result["atom_steps_per_s"])))
                 elif state == "running":
-                    lines.append(f"  {real.label} {name}: running")
+                    events.append(StageStarted(real.label, name))
                 else:
-                    lines.append(f"  {real.label} {name}: failed")
-        return lines
+                    events.append(StageFailed(real.label, name))
+        return events
+
+
+class ProgressPrinter:
+    """Subscriber that prints a sweep's events as lines of text (``mesosweep run``'s output)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        line = self.line(event)
+        if line is not None:
+            print(line, file=self.out, flush=True)
+
+    @staticmethod
+    def line(event: Event) -> str | None:
+        """The line for ``event``, or None for an event the terminal does not show."""
+        match event:
+            case SweepStarted():
+                return (f"cluster: {event.workers} {event.cluster_kind} worker(s) x "
+                        f"{event.ranks_per_realisation} MPI rank(s), launched with "
+                        f"'{shlex.join(event.launcher)}'; dashboard {event.dask_dashboard}")
+            case StageStarted():
+                return f"  {event.label} {event.stage}: running"
+            case StageDone():
+                return (f"  {event.label} {event.stage}: done, {event.steps} steps in "
+                        f"{event.wall_s:.1f} s ({event.atom_steps_per_s:.3g} atom-steps/s)")
+            case StageFailed():
+                return f"  {event.label} {event.stage}: failed"
+            case RealisationDone():
+                por = " ".join(f"{p:.3f}" for p in event.porosity)
+                return (f"[{event.position}/{event.total}] {event.label} done in "
+                        f"{event.wall_s:.0f} s ({event.elapsed_s:.0f} s into the sweep); "
+                        f"porosity by degree: {por}")
+            case RealisationFailed():
+                return (f"[{event.position}/{event.total}] {event.label} FAILED after "
+                        f"{event.elapsed_s:.0f} s: {event.error}")
+            case RealisationRetried():
+                return (f"  {event.label}: retrying (attempt {event.attempt} of "
+                        f"{event.max_attempts})")
+        return None

@@ -90,7 +90,8 @@ def _outcome(fut: Future, real: Realisation, degs: tuple[float, ...], position: 
     """What became of a finished realisation (the worker wrote it into the store)."""
     try:
         record = fut.result()
-    except Exception as exc:  # a failed stage: the worker recorded it, the sweep goes on
+    # A failed stage (any error a task raised): the worker recorded it, the sweep goes on.
+    except Exception as exc:  # noqa: BLE001
         return RealisationFailed(real.label, position, total, elapsed,
                                  store.clip_error(str(exc)))
     return RealisationDone(real.label, position, total, float(record["wall_s"]), elapsed,
@@ -206,7 +207,8 @@ def print_summary(path: Path, out: TextIO) -> None:
     for case in ds["case"].values:
         n_done = int(done.sel(case=case).sum())
         for deg in ds["degree"].values:
-            sel = ds[["porosity", "thickness"]].sel(case=case, degree=deg).where(done.sel(case=case))
+            sel = (ds[["porosity", "thickness"]].sel(case=case, degree=deg)
+                   .where(done.sel(case=case)))
             por, thick = sel["porosity"], sel["thickness"]
             print(f"{case:<12}{deg:>8.3f}{n_done:>6}{_mean_sd(por, 17, 3)}{_mean_sd(thick, 11, 2)}",
                   file=out)

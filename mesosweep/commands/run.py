@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from mesosweep.ensemble.events import EventBus
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesosweep.ensemble.plan import plan
-    from mesosweep.ensemble.spec import SpecError, check_forcefields, load_spec
+    # Commands import what they run only when run: `mesosweep --help` stays fast.
+    from mesosweep.ensemble.plan import plan  # noqa: PLC0415
+    from mesosweep.ensemble.spec import SpecError, check_forcefields, load_spec  # noqa: PLC0415
 
     try:
         spec = load_spec(args.spec)
@@ -34,11 +39,29 @@ def run(args: argparse.Namespace) -> int:
               f"{len(spec.process.compression_degrees)} compression degree(s) -> "
               f"{spec.sweep.output}")
         return 0
-    from mesosweep.cluster.base import ClusterError
-    from mesosweep.ensemble.runner import run_sweep
+    from mesosweep.cluster.base import ClusterError  # noqa: PLC0415
+    from mesosweep.ensemble.runner import run_sweep  # noqa: PLC0415
 
     try:
-        return run_sweep(spec, extend=args.extend)
+        return run_sweep(spec, extend=args.extend, events=progress_views(sys.stdout))
     except (SpecError, ClusterError) as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
+
+
+def progress_views(out: TextIO) -> EventBus:
+    """The runner's events, shown: progress lines on ``out``, the live page, the log."""
+    from mesosweep.ensemble.events import (  # noqa: PLC0415
+        EventBus,
+        SweepFinished,
+        SweepStarted,
+        log_event,
+    )
+    from mesosweep.ensemble.progress import ProgressPrinter  # noqa: PLC0415
+    from mesosweep.live import LivePageSubscriber  # noqa: PLC0415 - tornado, for the page
+
+    events = EventBus()
+    events.subscribe(ProgressPrinter(out))  # first: the cluster line before the page's URL
+    events.subscribe(LivePageSubscriber(out), SweepStarted, SweepFinished)
+    events.subscribe(log_event)
+    return events

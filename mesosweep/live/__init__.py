@@ -1,5 +1,9 @@
 """The live page of a sweep: a small tornado app, served by the driver while the sweep runs.
 
+``mesosweep run`` subscribes a :class:`LivePageSubscriber` to the runner's events
+(:mod:`ensemble.events`): the page starts when the sweep starts and stops when it ends;
+``mesosweep status --serve`` serves a :class:`LivePage` on its own.
+
 Why a separate small app rather than a route on Dask's dashboard: the page shows what the
 *store* says (the same dict as ``mesosweep status``, from :mod:`ensemble.status`), not what the
 scheduler holds, so it needs nothing from Dask; a route on the scheduler's web server would have
@@ -12,7 +16,7 @@ The app runs on its own thread with its own event loop, so it never competes wit
 client's loop in the driver, and binds 127.0.0.1 by default. Only three fixed files and one
 JSON endpoint are served; every value from the store reaches the page as text (never as HTML).
 
-Environment (read by :func:`start_live_page`, i.e. by ``mesosweep run``):
+Environment (read by :func:`start_live_page`, i.e. by ``mesosweep run``'s subscriber):
 
 - ``MESOSWEEP_DASHBOARD_PORT``: port of the page (default 0: a free port, printed at start);
   ``off`` starts no page.
@@ -41,6 +45,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from mesosweep.ensemble.events import Event, SweepFinished, SweepStarted
 from mesosweep.ensemble.status import read_summary
 
 DEFAULT_HOST = "127.0.0.1"
@@ -305,7 +310,7 @@ class LivePage:
 
 
 class _NoPage:
-    """Stands in for a page that is off or could not start, so the runner just calls stop()."""
+    """Stands in for a page that is off or could not start, so its owner just calls stop()."""
 
     url = ""
 
@@ -362,3 +367,22 @@ def start_live_page(store: str | os.PathLike[str], dask_link: str | None,
         return _NoPage()
     print_access(page, out)
     return page
+
+
+class LivePageSubscriber:
+    """Shows the live page while a sweep runs: subscribe it to the runner's events.
+
+    It starts the page (and prints how to reach it on ``out``) when the sweep starts, and stops
+    it when the sweep ends, after open pages had the chance to fetch the final state.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.page: LivePage | _NoPage = _NoPage()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, SweepStarted):
+            self.page = start_live_page(event.store, event.dask_dashboard, self.out)
+        elif isinstance(event, SweepFinished):
+            self.page.stop()  # lets open pages fetch the final state first (a few seconds)
+            self.page = _NoPage()
