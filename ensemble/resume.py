@@ -53,9 +53,16 @@ def check(path: Path, spec: Spec, extend: bool) -> dict[str, tuple[Any, Any]]:
 
     Raises :class:`SpecError` with one line per differing field and what to do.
     """
-    stored = json.loads(zarr.open_group(str(path), mode="r").attrs["spec"])
+    attrs = zarr.open_group(str(path), mode="r").attrs
+    stored = json.loads(attrs["spec"])
     diff = {k: v for k, v in differences(stored, spec_to_dict(spec)).items()
             if not k.startswith(FREE)}
+    # The same file name with other content is another input: not growable, always refused.
+    files = json.loads(attrs.get("input_files", "{}"))
+    for field, sha in store.input_files(spec).items():
+        if field not in diff and files.get(field, sha) != sha:
+            diff[field] = (f"file content sha256:{files[field][:12]}",
+                           f"file content sha256:{sha[:12]}")
     growth = {k: v for k, v in diff.items() if k in GROWABLE and _grows(k, *v)}
     refused = {k: v for k, v in diff.items() if k not in growth}
     if refused or (growth and not extend):

@@ -39,7 +39,8 @@ from mesosweep.analysis.metric_table import metrics_table
 from mesosweep.ensemble.pipeline import RECORDED
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.seeds import STREAMS
-from mesosweep.ensemble.spec import Spec, canonical_json, spec_hash
+from mesosweep.ensemble.spec import Spec, canonical_json, resolve_forcefield, spec_hash
+from mesosweep.stages.contract import file_sha256
 
 QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
 STATUS_MEANINGS = "queued running done failed"
@@ -59,6 +60,18 @@ def package_versions() -> dict[str, str]:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "not installed"
+    return out
+
+
+def input_files(spec: Spec) -> dict[str, str]:
+    """Spec field -> SHA-256 of the file it names (force fields, PSD table, particle database)."""
+    n, out = spec.numerics, {}
+    for key in ("forcefield_slurry", "forcefield_dried"):
+        out[f"numerics.{key}"] = file_sha256(resolve_forcefield(getattr(n, key)))
+    if isinstance(spec.structure.psd_table, Path):
+        out["structure.psd_table"] = file_sha256(spec.structure.psd_table)
+    if spec.particles.database is not None:
+        out["particles.database"] = file_sha256(spec.particles.database)
     return out
 
 
@@ -139,6 +152,9 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         "mesosweep_version": package_versions()["mesosweep"],
         "spec": canonical_json(spec),
         "spec_hash": spec_hash(spec),
+        # What the spec names but does not hold: a parameter file whose content changes is a
+        # different sweep even when the spec's text is the same.
+        "input_files": json.dumps(input_files(spec), sort_keys=True),
         "root_seed": spec.sweep.root_seed,
         "versions": json.dumps(package_versions(), sort_keys=True),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -13,6 +13,8 @@ structure without LAMMPS) works in three visible steps on its own directory:
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import hashlib
 import json
 import signal
 import subprocess
@@ -20,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mesosweep.errors import StageError
 from mesosweep.stages.lammps_data import BeadState, read_data
@@ -28,6 +31,58 @@ from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protoco
 
 # The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
 RUNNER_MODULE = "mesosweep.stages.runner"
+# Raise when the same parameters would make a stage write a different input (a new command, a
+# changed default in code): every stage result of an older protocol is then recomputed.
+PROTOCOL_VERSION = 1
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-able data for hashing: dataclasses by field (a force field's file
+    location left out: its values count, not where it lies), files by their content."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if not (f.name == "path" and isinstance(getattr(value, f.name), Path))}
+    if isinstance(value, Path):
+        return {"sha256": file_sha256(value)} if value.is_file() else str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)  # every bit, and nan/inf without breaking JSON
+    return value
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(stage: str, params: object, upstream: str, lammps: str) -> str:
+    """What determines a stage's result, hashed: the stage, its parameters (force-field values
+    and table files included), the fingerprint of what it starts from, the protocol version and
+    the LAMMPS version. A stage folder whose fingerprint differs is never reused."""
+    text = json.dumps({"stage": stage, "protocol": PROTOCOL_VERSION, "lammps": lammps,
+                       "params": _plain(params), "upstream": upstream},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_fingerprint(directory: Path) -> str | None:
+    """The fingerprint a stage folder was made with (None: none, or unreadable)."""
+    try:
+        return str(json.loads((directory / FINGERPRINT_FILE).read_text())["fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_fingerprint(directory: Path, value: str) -> None:
+    (directory / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": value}) + "\n")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import numpy as np
 
 from mesosweep.analysis.porosity import electrode_thickness
 from mesosweep.analysis.voxelise import voxelise
+from mesosweep.errors import StageError
 from mesosweep.stages.forcefield import (
     N_M_TO_MICRO,
     ForceField,
@@ -235,6 +236,16 @@ def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_fil
     dt = timestep_us(ff, state, numerics.timestep_fraction)
     top = electrode_top_um(state)
     steps = plane_steps(top - stop_um, speed_um_per_us, dt)
+    # numerics.max_steps caps the whole stage: the plane's way down and back (at most as long),
+    # then the relaxation in what is left, up to its own cap.
+    relax = min(numerics.relax_max_steps, numerics.max_steps - 2 * steps)
+    if relax < numerics.relax_check:
+        raise StageError(stage, f"the plane needs {steps} steps down and up to {steps} back "
+                                f"({top - stop_um:.4g} um at {speed_um_per_us:g} um/us), which "
+                                f"leaves no relaxation check within the cap of "
+                                f"{numerics.max_steps} steps; raise numerics.drying_max_steps "
+                                f"to at least {2 * steps + numerics.relax_check} or "
+                                "process.calendering_speed_um_per_us")
     blocks = (
         Commands(tuple([
             *setup_commands(ff, state, data_file, "p p f", dt),
@@ -242,7 +253,7 @@ def pressed_film_protocol(stage: str, ff: ForceField, state: BeadState, data_fil
         ])),
         Commands(tuple([*plane_commands(ff, top, top - stop_um, speed_um_per_us), f"run {steps}",
                         *plane_return_commands(steps, clearance_um(state))])),
-        relax_block(numerics),
+        relax_block(numerics, relax),
         Commands(tuple(output_commands())),
     )
     return Protocol(stage, blocks, atoms=state.n, outputs={"state": STATE_FILE})
@@ -255,10 +266,12 @@ def film_dynamics_commands(ff: ForceField, temperature_K: float, seed: int,
             f"thermo {numerics.check_steps}"]
 
 
-def relax_block(numerics: Numerics) -> Converge:
-    """Relax until the film's thickness (top of the highest bead) settles."""
+def relax_block(numerics: Numerics, max_steps: int | None = None) -> Converge:
+    """Relax until the film's thickness (top of the highest bead) settles, at most
+    ``max_steps`` (default: the relaxation's cap)."""
     return Converge(name="relax", variable="thickness", check_steps=numerics.relax_check,
-                    max_steps=numerics.relax_max_steps, tolerance=numerics.tolerance)
+                    max_steps=numerics.relax_max_steps if max_steps is None else max_steps,
+                    tolerance=numerics.tolerance)
 
 
 def electrode_top_um(state: BeadState) -> float:

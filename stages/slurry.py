@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mesosweep.errors import StageError
 from mesosweep.stages.contract import RunResult, StageOutput, read_stage
 from mesosweep.stages.forcefield import GPA_TO_MICRO, ForceField, barostat
 from mesosweep.stages.inputs import (
@@ -72,6 +73,11 @@ def build_inputs(params: SlurryParams, upstream: StageOutput, directory: Path) -
     initial structure."""
     directory.mkdir(parents=True, exist_ok=True)
     ff, numerics, state = params.forcefield, params.numerics, upstream.state
+    if numerics.max_steps < PUSH_OFF_STEPS + numerics.check_steps:
+        raise StageError(STAGE, f"its cap of {numerics.max_steps} steps leaves no density check "
+                                f"after the {PUSH_OFF_STEPS}-step push-off; raise "
+                                "numerics.slurry_max_steps to at least "
+                                f"{PUSH_OFF_STEPS + numerics.check_steps}")
     rho = solvent_laden_density(state, params.cbd_dried_diameter_um, params.cbd_density_g_cm3,
                                 params.solid_content_percent)
     state = state.with_(density_g_cm3=np.where(state.type == CBD_TYPE, rho, state.density_g_cm3))
@@ -91,8 +97,9 @@ def build_inputs(params: SlurryParams, upstream: StageOutput, directory: Path) -
             f"fix barostat all press/berendsen iso {p:.6g} {p:.6g} {damping_us:.6g} "
             f"modulus {bulk:.6g} dilate all",
         ])),
+        # numerics.max_steps caps the whole stage, the push-off included.
         Converge(name="density", variable="density_g_cm3", check_steps=numerics.check_steps,
-                 max_steps=numerics.max_steps, tolerance=numerics.tolerance,
+                 max_steps=numerics.max_steps - PUSH_OFF_STEPS, tolerance=numerics.tolerance,
                  min_steps=4 * numerics.check_steps),
         Commands(tuple(output_commands())),
     )

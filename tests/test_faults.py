@@ -16,11 +16,11 @@ import zarr
 from mesosweep.cli import main
 from mesosweep.ensemble import store
 from mesosweep.ensemble.layout import LAUNCH_LOG, SweepLayout
-from mesosweep.ensemble.params import realisation_params
+from mesosweep.ensemble.params import structure_params
 from mesosweep.ensemble.plan import plan
 from mesosweep.ensemble.runner import prepare_database
-from mesosweep.stages import initial
 from mesosweep.ensemble.spec import load_spec
+from mesosweep.stages import initial
 from mesosweep.stages.lammps_data import CBD_TYPE, write_data
 from tests.conftest import TINY_SPEC
 
@@ -167,7 +167,7 @@ def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monk
     real = plan(spec)[1]
     structure = real.layout.stage_dir("structure")
     database = prepare_database(spec, SweepLayout(spec.sweep.output), sys.stdout)
-    initial.build_inputs(realisation_params(spec, real).structure, database, structure)
+    initial.build_inputs(structure_params(spec, real), database, structure)
     state = initial.read_output(structure).state
     # A corrupt structure (two beads on one spot: the LJ force is singular) makes LAMMPS
     # blow up in the slurry stage of realisation 1 only.

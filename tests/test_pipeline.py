@@ -154,7 +154,7 @@ def test_same_seed_same_initial_structure(swept):
     b = (work / "r0001" / "structure" / "structure.data").read_text()
     assert a != b  # different realisations draw different structures
     from mesosweep.ensemble.layout import RealisationLayout
-    from mesosweep.ensemble.params import realisation_params
+    from mesosweep.ensemble.params import structure_params
     from mesosweep.ensemble.plan import plan
     from mesosweep.ensemble.spec import load_spec
     from mesosweep.stages import initial
@@ -167,7 +167,7 @@ def test_same_seed_same_initial_structure(swept):
         mp.undo()
     real = plan(spec)[0]
     again = RealisationLayout(root / "again", real.label).stage_dir("structure")
-    initial.build_inputs(realisation_params(spec, real).structure,
+    initial.build_inputs(structure_params(spec, real),
                          root / "tiny.work" / "particles.npz", again)
     assert (again / "structure.data").read_text() == a
 

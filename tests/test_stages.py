@@ -19,6 +19,9 @@ from mesosweep.stages.synthetic import synthetic_volume
 
 NUMERICS = Numerics(timestep_fraction=0.1, check_steps=400, max_steps=6000, relax_max_steps=3000,
                     tolerance=0.005)
+# The drying's cap covers the plane's way down from the slurry's top and back as well.
+DRYING = Numerics(timestep_fraction=0.1, check_steps=400, max_steps=200_000,
+                  relax_max_steps=3000, tolerance=0.005)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def _dry(upstream: StageOutput, d, seed: int):
     return drying.build_inputs(drying.DryingParams(
         forcefield=DRIED_FF, temperature_K=353.0, dried_porosity=0.506,
         cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95, speed_um_per_us=8.0,
-        numerics=NUMERICS, seed=seed), upstream, d)
+        numerics=DRYING, seed=seed), upstream, d)
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +202,7 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
             # The plane's return ends once the film has parted from it, short of the film's top.
             back = result.steps - result.converge["relax"].steps
             assert 0 < back < _run_steps(release)
+            assert result.converge["relax"].steps <= NUMERICS.relax_max_steps  # its cap holds
             out[degree, ranks] = calendering.read_output(c).figures
     for (degree, _), f in out.items():
         assert np.isclose(f["pressed_thickness_um"], (1 - degree) * fig["dried_thickness_um"])
@@ -211,3 +215,37 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
     for degree in DEGREES:
         t1, t2 = (out[degree, r]["calendered_thickness_um"] for r in (1, 2))
         assert abs(t1 - t2) / t1 < 0.10
+
+
+def test_every_step_cap_takes_effect(slurry_runs, tmp_path):
+    """numerics caps whole stages: the slurry's push-off and density checks together, the
+    drying's plane (down and back) and relaxation together; a cap that leaves no check is
+    refused before LAMMPS starts, naming the field to raise."""
+    import dataclasses
+
+    from mesosweep.errors import StageError
+
+    capped = dataclasses.replace(NUMERICS, max_steps=slurry.PUSH_OFF_STEPS + 1000)
+    d = tmp_path / "slurry"
+    slurry.build_inputs(dataclasses.replace(SLURRY, numerics=capped), _structure(
+        slurry_runs[1].state), d)
+    assert run(d, _launcher(1)).steps <= capped.max_steps
+    too_low = dataclasses.replace(NUMERICS, max_steps=slurry.PUSH_OFF_STEPS)
+    with pytest.raises(StageError, match="numerics.slurry_max_steps"):
+        slurry.build_inputs(dataclasses.replace(SLURRY, numerics=too_low),
+                            _structure(slurry_runs[1].state), tmp_path / "refused")
+
+    def dry(max_steps: int, where: str):
+        params = drying.DryingParams(
+            forcefield=DRIED_FF, temperature_K=353.0, dried_porosity=0.506,
+            cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95, speed_um_per_us=8.0,
+            numerics=dataclasses.replace(DRYING, max_steps=max_steps), seed=5)
+        return drying.build_inputs(params, slurry_runs[1], tmp_path / where)
+
+    down = _run_steps(dry(10**9, "free"))  # the plane's way down, in steps
+    relax = DRYING.relax_check + 200
+    protocol = dry(2 * down + relax, "capped")
+    assert protocol.converge_blocks[0].max_steps == relax  # what is left after the plane
+    assert run(tmp_path / "capped", _launcher(1)).steps <= 2 * down + relax
+    with pytest.raises(StageError, match="numerics.drying_max_steps"):
+        dry(2 * down, "refused-drying")

@@ -238,11 +238,11 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     from pathlib import Path
 
     from mesosweep.ensemble.layout import SweepLayout
-    from mesosweep.ensemble.params import realisation_params
+    from mesosweep.ensemble.params import structure_params
     from mesosweep.ensemble.plan import plan
     from mesosweep.ensemble.runner import prepare_database
-    from mesosweep.stages import initial
     from mesosweep.ensemble.spec import load_spec
+    from mesosweep.stages import initial
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "sweeps" / preset)
     spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
@@ -251,7 +251,7 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     database = prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
     real = plan(spec)[0]
     directory = real.layout.stage_dir("structure")
-    initial.build_inputs(realisation_params(spec, real).structure, database, directory)
+    initial.build_inputs(structure_params(spec, real), database, directory)
     state = initial.read_output(directory).state
     am = state.molecule > 0
     n_am, n_cbd = int(am.sum()), int((~am).sum())

@@ -1,0 +1,70 @@
+"""Nothing stale, nothing silently different: stage fingerprints, resumes, caps (issue 17)."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from mesosweep.cli import main
+from mesosweep.ensemble.layout import LAUNCH_LOG
+from mesosweep.stages.forcefield import shipped_forcefield
+from tests.conftest import TINY_SPEC
+
+pytestmark = [pytest.mark.lammps]
+
+
+def _launched(work: Path) -> list[str]:
+    """Stage folders launched, in order, over every run of the realisation."""
+    lines = (work / LAUNCH_LOG).read_text().splitlines()
+    return [ln.split()[0][1:].rsplit(".", 2)[0] for ln in lines]
+
+
+def _run(root: Path, spec: Path) -> int:
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        return main(["run", str(spec)])
+    finally:
+        mp.undo()
+
+
+def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path, capsys):
+    """The dried set feeds drying and calendering, not the structure or the slurry. Its file
+    changes (one value) under the same spec text: the old store refuses to resume, and a new
+    store over the same work folder reruns drying and every pressing and release, and reuses the
+    structure and the slurry."""
+    dried = tmp_path / "dried.toml"
+    shutil.copyfile(shipped_forcefield("dried"), dried)
+    spec = tmp_path / "tiny.toml"
+    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
+                                                                   "realisations = 1")
+    spec.write_text(text.replace("[numerics]", '[numerics]\nforcefield_dried = "dried.toml"'))
+    assert _run(tmp_path, spec) == 0
+    work = tmp_path / "tiny.work" / "96-4" / "r0000"
+    first = _launched(work)
+    calendering = ["calendering-0.1500", "calendering-0.3500", "pressing-0.1500",
+                   "pressing-0.3500"]  # the releases and later pressings run side by side
+    assert sorted(first) == sorted(["slurry", "drying", *calendering])
+    before = xr.open_zarr(tmp_path / "tiny.zarr").load()
+
+    # One value: the roll's friction, which only the plane's contacts use.
+    content = dried.read_text()
+    start = content.index("[contact.roll]")
+    key = content.index("friction", start)
+    end = content.index("\n", key)
+    dried.write_text(content[:key] + "friction = 0.45" + content[end:])
+    capsys.readouterr()
+    assert _run(tmp_path, spec) == 2  # the store was made with the other file: refused
+    assert "numerics.forcefield_dried" in capsys.readouterr().err
+    assert _launched(work) == first  # nothing ran
+
+    shutil.rmtree(tmp_path / "tiny.zarr")
+    assert _run(tmp_path, spec) == 0
+    again = _launched(work)[len(first):]
+    assert sorted(again) == sorted(["drying", *calendering])
+    after = xr.open_zarr(tmp_path / "tiny.zarr").load()
+    # The slurry was reused as it was; the dried film is another one.
+    assert after.slurry_density.values[0, 0] == before.slurry_density.values[0, 0]
+    assert not np.array_equal(after.porosity.values, before.porosity.values)
