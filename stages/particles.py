@@ -11,6 +11,7 @@ so reading it cannot execute code (see ``docs/particle-database.md``).
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -451,13 +452,16 @@ def save_database(db: ParticleDatabase, path: str | Path) -> Path:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     payload = _payload(db)
+    # Written beside, then renamed: an interrupted save never leaves a truncated database.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(
-        path,
+        tmp,
         kind=np.str_(_KIND),
         schema_version=np.int64(SCHEMA_VERSION),
         checksum=np.str_(_checksum(payload)),
         **payload,
     )
+    os.replace(tmp, path)
     return path
 
 

@@ -12,9 +12,6 @@ from mesosweep.ensemble.layout import LAUNCH_LOG
 from mesosweep.stages.forcefield import shipped_forcefield
 from tests.conftest import TINY_SPEC
 
-pytestmark = [pytest.mark.lammps]
-
-
 def _launched(work: Path) -> list[str]:
     """Stage folders launched, in order, over every run of the realisation."""
     lines = (work / LAUNCH_LOG).read_text().splitlines()
@@ -30,6 +27,8 @@ def _run(root: Path, spec: Path) -> int:
         mp.undo()
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path, capsys):
     """The dried set feeds drying and calendering, not the structure or the slurry. Its file
     changes (one value) under the same spec text: the old store refuses to resume, and a new
@@ -68,3 +67,29 @@ def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path
     # The slurry was reused as it was; the dried film is another one.
     assert after.slurry_density.values[0, 0] == before.slurry_density.values[0, 0]
     assert not np.array_equal(after.porosity.values, before.porosity.values)
+
+
+def test_a_changed_particle_generator_never_reuses_the_old_database(tmp_path):
+    """Two specs that differ in [particles] and share a work folder get two databases."""
+    import io
+
+    from mesosweep.ensemble.layout import SweepLayout
+    from mesosweep.ensemble.runner import prepare_database
+    from mesosweep.ensemble.spec import load_spec
+
+    paths = []
+    for count in (16, 17):
+        spec = tmp_path / "tiny.toml"
+        spec.write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1).replace(
+            "count = 16", f"count = {count}"))
+        mp = pytest.MonkeyPatch()
+        mp.chdir(tmp_path)
+        try:
+            s = load_spec(spec)
+            paths.append(prepare_database(s, SweepLayout(s.sweep.output), io.StringIO()))
+            # Asked again, the same spec finds its own database and builds nothing.
+            assert prepare_database(s, SweepLayout(s.sweep.output), io.StringIO()) == paths[-1]
+        finally:
+            mp.undo()
+    assert paths[0] != paths[1] and all(p.exists() for p in paths)
+    assert not list(tmp_path.glob("tiny.work/.*tmp*"))  # no half-written database left
