@@ -5,7 +5,8 @@ through-plane axis to z, maps labels (or a grey threshold) to ``PORE`` / ``AM`` 
 hands the phase image to :func:`analysis.xct.measure_phases` (loaded only then: it needs
 scikit-image). :func:`write_xct` keeps the dataset as the group ``xct`` of a sweep store, or at
 the root of a store of its own; :func:`open_xct` reads it back (``xr.open_zarr(path,
-group="xct")`` does too). :func:`size_like` gives the size of a sweep's simulated electrode.
+group="xct")`` does too). :func:`size_like` gives the size of a sweep's simulated electrode,
+from the final states that :func:`final_state_file` finds in its work folder.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import xarray as xr
 import zarr
 
 from mesosweep.analysis.phases import AM, CBD, PORE
+from mesosweep.ensemble.layout import SweepLayout
 from mesosweep.ensemble.spec import is_mesosweep_store
 from mesosweep.stages.lammps_data import read_data
 from mesosweep.stages.particles import array_sha256
 from mesosweep.stages.xct_io import labels_to_phases, read_volume, through_plane_last
 
-__all__ = ["GROUP", "measure_file", "open_xct", "size_like", "write_xct"]
+__all__ = ["GROUP", "final_state_file", "measure_file", "open_xct", "size_like", "write_xct"]
 
 #: Group of a sweep store that holds the experimental sub-volumes.
 GROUP = "xct"
@@ -134,10 +136,16 @@ def size_like(store: str | Path, degree: float | None = None) -> tuple[float, fl
     return (in_plane[0], in_plane[1], float(thickness.mean()))
 
 
+def final_state_file(store: str | Path, case: str, realisation: int, degree: float) -> Path:
+    """The final beads of a realisation at a compression degree (0: the dried electrode)."""
+    real = SweepLayout(Path(store)).realisation(case, realisation)
+    return real.state_file("drying") if degree == 0 else real.state_file("calendering", degree)
+
+
 def _box_in_plane(store: Path, ds: xr.Dataset, degree: float) -> tuple[float, float]:
-    work = store.with_name(store.stem + ".work")
-    sub = "drying" if degree == 0 else f"calendering-{degree:.4f}"
-    boxes = [read_data(p).box_um[:2] for p in sorted(work.glob(f"*/r*/{sub}/state.data"))]
+    files = [final_state_file(store, str(case), int(r), degree)
+             for case in ds["case"].values for r in ds["realisation"].values]
+    boxes = [read_data(p).box_um[:2] for p in sorted(f for f in files if f.is_file())]
     if boxes:
         mean = np.mean(boxes, axis=0)
         return float(mean[0]), float(mean[1])

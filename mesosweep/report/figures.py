@@ -31,6 +31,8 @@ from mesosweep.analysis.compare import select_done
 from mesosweep.analysis.metric_table import METRICS
 from mesosweep.analysis.phases import AM, CBD
 from mesosweep.analysis.voxelise import voxelise
+from mesosweep.ensemble.layout import SweepLayout
+from mesosweep.ensemble.xct_store import final_state_file
 from mesosweep.stages.lammps_data import read_data
 
 __all__ = ["FIGURES", "FigureResult", "all_figures"]
@@ -487,11 +489,6 @@ def fig_sphericity(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path) -> Fi
 # --------------------------------------------------------------------------- Fig. 3E
 
 
-def _state_file(store: Path, case: str, realisation: int, degree: float) -> Path:
-    sub = "drying" if degree == 0 else f"calendering-{degree:.4f}"
-    return store.with_name(store.stem + ".work") / case / f"r{realisation:04d}" / sub / "state.data"
-
-
 def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
                       store: Path | None = None) -> FigureResult:
     """Cross-section of a simulated electrode coloured by phase and particle (Fig. 3E/H)."""
@@ -508,13 +505,13 @@ def fig_cross_section(sim: xr.Dataset, xct: xr.Dataset | None, out_dir: Path, *,
         for real in sim["realisation"].values:
             if done is not None and not done[i, int(real)]:
                 continue
-            files = [_state_file(Path(store), case, int(real), d) for d in shown]
+            files = [final_state_file(store, case, int(real), d) for d in shown]
             if all(f.is_file() for f in files):
                 picks.append((case, int(real), files))
                 break
     if not picks:
         r.skipped = (f"no finished realisation with its final states in "
-                     f"{Path(store).with_name(Path(store).stem + '.work')}")
+                     f"{SweepLayout(Path(store)).workdir}")
         return r
     try:
         voxel = float(json.loads(sim.attrs["spec"])["analysis"]["voxel_size_um"])
