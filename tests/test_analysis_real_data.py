@@ -45,6 +45,7 @@ def test_porosity_pore_plus_cbd(volume):
     assert eps == pytest.approx(0.501, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_tortuosity_along_each_axis(volume):
     conducting = volume != AM
     taus = []

@@ -45,10 +45,10 @@ def _missing() -> list[str]:
     return missing
 
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     bool(_missing()),
     reason=f"headless browser test needs {', '.join(_missing())}: run ci/install-browser.sh "
-           "(as root, on Debian) to install chromium, chromium-driver and selenium")
+           "(as root, on Debian) to install chromium, chromium-driver and selenium")]
 
 
 @pytest.fixture
@@ -136,6 +136,8 @@ def severe_console(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_live_page_follows_a_real_sweep_to_the_end(browser, tmp_path):
     from selenium.webdriver.common.by import By  # noqa: PLC0415
 

@@ -76,6 +76,8 @@ def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_worker_killed_mid_realisation_reruns_only_that_stage(tmp_path):
     spec = _spec(tmp_path, slow=True)
     proc = _start(spec, tmp_path)
@@ -108,6 +110,8 @@ def test_worker_killed_mid_realisation_reruns_only_that_stage(tmp_path):
         "slurry", "structure"]
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_driver_killed_then_rerun_resumes_bit_identically(tmp_path):
     # Two workers: the realisations run side by side and the quicker one is done while the other
     # still runs (with one worker Dask may interleave their tasks and finish both together).
@@ -160,6 +164,8 @@ def test_driver_killed_then_rerun_resumes_bit_identically(tmp_path):
         assert names.count(stage) == 1, (stage, names)
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monkeypatch, capsys):
     spec_path = _spec(tmp_path)
     monkeypatch.chdir(tmp_path)

@@ -142,6 +142,7 @@ def test_a_primary_held_by_many_bonds_bounds_the_timestep_by_its_lattice_mode():
         check_timestep(stiff, 0.1 * rayleigh, beads, bonds_per_bead=18)
 
 
+@pytest.mark.lammps
 def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path):
     """Primaries of one secondary hold together by their bonds; two secondaries meet through
     the inter-particle JKR + LJ only (their beads never bond)."""
@@ -270,6 +271,7 @@ def _pull_off_separation_um(directory: Path, coeffs: str, diameter_um: float,
     return max(pulling)
 
 
+@pytest.mark.lammps
 def test_a_jkr_contact_holds_in_tension_to_its_pull_off_whatever_the_neighbour_skin(tmp_path):
     """LAMMPS's granular cutoff includes the JKR pull-off distance, so the neighbour skin only
     sets how often lists are rebuilt, never which contacts exist: the liquid CBD's soft, sticky

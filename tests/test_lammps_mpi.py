@@ -12,6 +12,8 @@ from mesosweep.stages.contract import run
 from mesosweep.stages.lammps_env import executable
 from mesosweep.stages.protocol import Commands, Converge, Protocol
 
+pytestmark = [pytest.mark.lammps]
+
 JKR_PAIR = [
     "units micro",
     "atom_style sphere",

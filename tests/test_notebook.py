@@ -9,6 +9,8 @@ from mesosweep.analysis.xct import measure_phases
 from mesosweep.ensemble.xct_store import write_xct
 from tests.test_report import synthetic_xct_labels, tiny_sweep_store
 
+pytestmark = [pytest.mark.notebook, pytest.mark.lammps, pytest.mark.slow]
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "compare.ipynb"
 

@@ -209,6 +209,7 @@ def test_database_is_read_only(database: ParticleDatabase) -> None:
 # --------------------------------------------------------------------------- real XCT data
 
 
+@pytest.mark.slow
 def test_real_xct_database() -> None:
     if not REAL_DATA.is_file():
         pytest.skip(f"real XCT volume not found at {REAL_DATA} (the shared data folder is absent)")

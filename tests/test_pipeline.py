@@ -11,6 +11,8 @@ import pytest
 from mesosweep.cli import main
 from tests.conftest import run_tiny_sweep
 
+pytestmark = [pytest.mark.lammps, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):

@@ -12,6 +12,9 @@ from mesosweep.ensemble.layout import LAUNCH_LOG
 from mesosweep.stages.forcefield import shipped_forcefield
 from tests.conftest import TINY_SPEC
 
+pytestmark = [pytest.mark.lammps, pytest.mark.slow]
+
+
 def _launched(work: Path) -> list[str]:
     """Stage folders launched, in order, over every run of the realisation."""
     lines = (work / LAUNCH_LOG).read_text().splitlines()

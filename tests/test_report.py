@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 import zarr
 
@@ -124,6 +125,8 @@ def test_report_on_a_synthetic_store_draws_every_figure(tmp_path):
     assert (out / "distributions.csv").read_text().count("sphericity_histogram") == 3
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_report_on_the_tiny_sweep_store(tmp_path_factory, tmp_path):
     store = tiny_sweep_store(tmp_path_factory)
     out = tmp_path / "report"

@@ -18,6 +18,8 @@ from mesosweep.ensemble import store
 from tests.conftest import TINY_SPEC
 from tests.test_faults import _launches, _stage_names, _start, _wait_for
 
+pytestmark = [pytest.mark.slurm]
+
 
 def _slurm_idle() -> bool:
     if shutil.which("sinfo") is None:
@@ -49,6 +51,8 @@ def _slurm_spec(tmp_path: Path, *, adaptive: bool = False, slow: bool = False,
     return path
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_sweep_on_slurm_runs_lammps_under_srun_with_two_ranks(tmp_path, monkeypatch):
     # A hostile-looking directive: #SBATCH lines are parsed by sbatch, never by a shell (were
     # it expanded, ${IFS} would become a space and touch would create PWNED here).
@@ -82,6 +86,8 @@ def test_a_job_script_slurm_refuses_is_reported_before_any_job(tmp_path, monkeyp
     assert "mesosweep-tiny" not in jobs
 
 
+@pytest.mark.lammps
+@pytest.mark.slow
 def test_scancel_of_a_workers_job_mid_realisation_reruns_it(tmp_path):
     spec = _slurm_spec(tmp_path, adaptive=True, slow=True)
     proc = _start(spec, tmp_path)

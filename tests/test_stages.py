@@ -17,6 +17,8 @@ from mesosweep.stages.protocol import STATE_FILE, input_file
 from mesosweep.stages.structure import build_structure
 from mesosweep.stages.synthetic import synthetic_volume
 
+pytestmark = [pytest.mark.lammps, pytest.mark.slow]
+
 NUMERICS = Numerics(timestep_fraction=0.1, check_steps=400, max_steps=6000, relax_max_steps=3000,
                     tolerance=0.005)
 # The drying's cap covers the plane's way down from the slurry's top and back as well.
