@@ -24,10 +24,13 @@ __all__ = [
     "Event",
     "EventBus",
     "RealisationDone",
+    "RealisationEnded",
+    "RealisationEvent",
     "RealisationFailed",
     "RealisationQueued",
     "RealisationRetried",
     "StageDone",
+    "StageEvent",
     "StageFailed",
     "StageStarted",
     "SweepFinished",
@@ -57,67 +60,72 @@ class SweepStarted(Event):
 
 
 @dataclass(frozen=True)
-class RealisationQueued(Event):
+class RealisationEvent(Event):
+    """Something that happened to one realisation."""
+
+    label: str  # case/rNNNN
+
+
+@dataclass(frozen=True)
+class RealisationQueued(RealisationEvent):
     """Recorded as queued in the store (again, when it is retried)."""
 
-    label: str
+
+@dataclass(frozen=True)
+class StageEvent(RealisationEvent):
+    """Something that happened to one stage of a realisation, seen in its work folder."""
+
+    stage: str  # the stage's folder name
 
 
 @dataclass(frozen=True)
-class StageStarted(Event):
-    """A stage's LAMMPS run began (seen in the realisation's work folder)."""
-
-    label: str
-    stage: str
+class StageStarted(StageEvent):
+    """A stage's LAMMPS run began."""
 
 
 @dataclass(frozen=True)
-class StageDone(Event):
+class StageDone(StageEvent):
     """A stage's LAMMPS run finished."""
 
-    label: str
-    stage: str
     steps: int
     wall_s: float
     atom_steps_per_s: float
 
 
 @dataclass(frozen=True)
-class StageFailed(Event):
+class StageFailed(StageEvent):
     """A stage's LAMMPS run failed (the store records why)."""
-
-    label: str
-    stage: str
 
 
 @dataclass(frozen=True)
-class RealisationDone(Event):
-    """A realisation finished and its results are in the store."""
+class RealisationEnded(RealisationEvent):
+    """An attempt at a realisation ended, done or failed."""
 
-    label: str
     position: int  # how many realisations of this sweep have ended, this one included
     total: int  # realisations of this sweep
-    wall_s: float  # its own wall time
     elapsed_s: float  # since the sweep started
+
+
+@dataclass(frozen=True)
+class RealisationDone(RealisationEnded):
+    """A realisation finished and its results are in the store."""
+
+    wall_s: float  # its own wall time
     porosity: tuple[float, ...]  # by compression degree, the dried electrode first
 
 
 @dataclass(frozen=True)
-class RealisationFailed(Event):
-    """An attempt at a realisation failed; :class:`RealisationRetried` follows if it is rerun."""
+class RealisationFailed(RealisationEnded):
+    """An attempt failed; :class:`RealisationRetried` follows if it is rerun (``position`` is
+    then this attempt's place had it stayed failed)."""
 
-    label: str
-    position: int  # as RealisationDone: this attempt's place if it stays failed
-    total: int
-    elapsed_s: float
     error: str  # first part of the error, as the store keeps it
 
 
 @dataclass(frozen=True)
-class RealisationRetried(Event):
+class RealisationRetried(RealisationEvent):
     """A failed realisation is queued for another attempt."""
 
-    label: str
     attempt: int  # the attempt it is queued for
     max_attempts: int
 

@@ -21,6 +21,7 @@ from mesosweep.ensemble.events import (
     RealisationFailed,
     RealisationRetried,
     StageDone,
+    StageEvent,
     StageFailed,
     StageStarted,
     SweepStarted,
@@ -52,9 +53,9 @@ class StageWatcher:
         self.realisations = list(realisations)
         self._seen: dict[tuple[str, str], str] = {}
 
-    def poll(self) -> list[StageStarted | StageDone | StageFailed]:
+    def poll(self) -> list[StageEvent]:
         """New transitions since the last poll, as events."""
-        events: list[StageStarted | StageDone | StageFailed] = []
+        events: list[StageEvent] = []
         for real in self.realisations:
             for stage, degree, d in real.layout.stage_dirs():
                 if not BY_NAME[stage].lammps:
@@ -66,9 +67,9 @@ class StageWatcher:
                     continue
                 self._seen[key] = state
                 if state == "done":
-                    events.append(StageDone(real.label, name, int(result["steps"]),
-                                            float(result["wall_s"]),
-                                            float(result["atom_steps_per_s"])))
+                    events.append(StageDone(real.label, name, steps=int(result["steps"]),
+                                            wall_s=float(result["wall_s"]),
+                                            atom_steps_per_s=float(result["atom_steps_per_s"])))
                 elif state == "running":
                     events.append(StageStarted(real.label, name))
                 else:

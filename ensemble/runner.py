@@ -102,9 +102,10 @@ def _outcome(fut: Future, real: Realisation, degs: tuple[float, ...], position: 
     # A failed stage (any error a task raised): the worker recorded it, the sweep goes on.
     except Exception as exc:  # noqa: BLE001
         return RealisationFailed(real.label, position, total, elapsed,
-                                 store.clip_error(str(exc)))
-    return RealisationDone(real.label, position, total, float(record["wall_s"]), elapsed,
-                           tuple(float(record["per_degree"][d]["porosity"]) for d in degs))
+                                 error=store.clip_error(str(exc)))
+    return RealisationDone(real.label, position, total, elapsed, wall_s=float(record["wall_s"]),
+                           porosity=tuple(float(record["per_degree"][d]["porosity"])
+                                          for d in degs))
 
 
 def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,

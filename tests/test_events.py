@@ -4,6 +4,7 @@ subscriber (no LAMMPS, no Dask)."""
 import io
 import json
 import logging
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -55,8 +56,9 @@ def test_the_terminal_lines_are_those_of_the_runner():
         StageStarted("96-4/r0000", "slurry"),
         StageDone("96-4/r0000", "pressing-0.1500", 3657, 0.345, 2.06e6),
         StageFailed("96-4/r0000", "drying"),
-        RealisationDone("96-4/r0000", 1, 2, 18.4, 25.2, (0.513, 0.4891, 0.48754)),
-        RealisationFailed("96-4/r0001", 2, 2, 30.6, "stage slurry failed at step 100"),
+        RealisationDone("96-4/r0000", 1, 2, elapsed_s=25.2, wall_s=18.4,
+                        porosity=(0.513, 0.4891, 0.48754)),
+        RealisationFailed("96-4/r0001", 2, 2, 30.6, error="stage slurry failed at step 100"),
         RealisationRetried("96-4/r0001", 2, 3),
         SweepFinished(Path("q.zarr"), 2, 0, False),
     )]
@@ -89,7 +91,13 @@ def _result(directory: Path, status: str) -> None:
         {"status": status, "steps": 9500, "wall_s": 0.9, "atom_steps_per_s": 1.62e6}))
 
 
-def test_the_watcher_reports_each_stage_transition_once(tmp_path):
+def test_the_watcher_reports_each_stage_transition_once():
+    # The stand-in log lies outside pytest's folders: the LAMMPS guard looks for real logs there.
+    with tempfile.TemporaryDirectory(prefix="mesosweep-watcher-") as tmp:
+        _watch(Path(tmp))
+
+
+def _watch(tmp_path: Path) -> None:
     layout = RealisationLayout(tmp_path / "96-4" / "r0000", "96-4/r0000")
     real = SimpleNamespace(label=layout.label, layout=layout)
     watcher = StageWatcher([real])
