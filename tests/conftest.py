@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+# lammps_guard fails a test that runs LAMMPS without the `lammps` mark; pytester lets
+# tests/test_markers.py check that it does.
+pytest_plugins = ("tests.lammps_guard", "pytester")
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY_SPEC = """
