@@ -55,4 +55,3 @@ def test_an_unmarked_test_that_runs_lammps_fails(pytester: pytest.Pytester):
     assert "test_unmarked_launch_in_a_module_fixture runs LAMMPS" in out
     assert "test_unmarked_program runs LAMMPS but has no `lammps` mark (it started " in out
     assert "test_marked_launch runs LAMMPS" not in out
-
