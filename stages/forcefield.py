@@ -83,9 +83,11 @@ def _number(table: dict, key: str, where: str, *, low: float | None = None,
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ForceFieldError(f"{where}.{key} = {value!r}: must be a finite number")
     if low is not None and (value < low or (low_open and value == low)):
-        raise ForceFieldError(f"{where}.{key} = {value!r}: must be {'>' if low_open else '>='} {low}")
+        raise ForceFieldError(
+            f"{where}.{key} = {value!r}: must be {'>' if low_open else '>='} {low}")
     if high is not None and (value > high or (high_open and value == high)):
-        raise ForceFieldError(f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}")
+        raise ForceFieldError(
+            f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}")
     return float(value)
 
 
@@ -178,7 +180,8 @@ def _overlay(base: dict, over: dict, where: str) -> dict:
 
 def _parse(data: dict, path: Path) -> ForceField:
     if data.get("schema_version") != SCHEMA_VERSION:
-        raise ForceFieldError(f"schema_version = {data.get('schema_version')!r}: expected {SCHEMA_VERSION}")
+        raise ForceFieldError(
+            f"schema_version = {data.get('schema_version')!r}: expected {SCHEMA_VERSION}")
     materials, contact, lj = {}, {}, {}
     mat_sec = _section(data, "materials", "")
     con_sec = _section(data, "contact", "")
@@ -189,7 +192,8 @@ def _parse(data: dict, path: Path) -> ForceField:
         materials[name] = Material(
             _number(table, "youngs_modulus_GPa", where, low=0.0, low_open=True),
             # Poisson ratio of an isotropic elastic solid lies in (-1, 0.5).
-            _number(table, "poisson_ratio", where, low=-1.0, high=0.5, low_open=True, high_open=True),
+            _number(table, "poisson_ratio", where, low=-1.0, high=0.5, low_open=True,
+                    high_open=True),
             _source(table, where),
         )
         where = f"contact.{name}"
@@ -222,7 +226,8 @@ def _parse(data: dict, path: Path) -> ForceField:
         contact=contact,
         lj=lj,
         bond_stiffness_N_m=_number(intra, "bond_stiffness_N_m", "intra", low=0.0, low_open=True),
-        langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0, low_open=True),
+        langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0,
+                                    low_open=True),
         barostat_damping_us=_optional(dynamics, "barostat_damping_us", "dynamics"),
         barostat_modulus_GPa=_optional(dynamics, "barostat_modulus_GPa", "dynamics"),
     )
@@ -242,7 +247,8 @@ def rayleigh_time_us(material: Material, diameter_um: float, density_g_cm3: floa
     nu = material.poisson_ratio
     shear_pa = material.youngs_modulus_GPa * 1e9 / (2.0 * (1.0 + nu))
     radius_m = 0.5 * diameter_um * 1e-6
-    seconds = math.pi * radius_m * math.sqrt(density_g_cm3 * 1e3 / shear_pa) / (0.1631 * nu + 0.8766)
+    seconds = (math.pi * radius_m * math.sqrt(density_g_cm3 * 1e3 / shear_pa)
+               / (0.1631 * nu + 0.8766))
     return seconds * 1e6
 
 
@@ -280,8 +286,9 @@ def check_timestep(ff: ForceField, timestep_us: float, beads: dict[str, tuple[fl
     bound = stable_timestep_us(ff, beads, bonds_per_bead)
     if not timestep_us > 0 or timestep_us > max_fraction * bound:
         raise ForceFieldError(
-            f"{ff.path}: timestep {timestep_us:.3g} us exceeds {max_fraction} x the stability bound "
-            f"{bound:.3g} us of the stiffest contact or bond; lower numerics.timestep_fraction"
+            f"{ff.path}: timestep {timestep_us:.3g} us exceeds {max_fraction} x the stability "
+            f"bound {bound:.3g} us of the stiffest contact or bond; lower "
+            "numerics.timestep_fraction"
         )
 
 
@@ -295,7 +302,8 @@ def _jkr(ff: ForceField, name: str) -> str:
 
 
 def lj_pair(ff: ForceField, a: str, b: str) -> tuple[float, float, float]:
-    """LJ (epsilon fJ, sigma µm, cutoff µm) between materials a and b with the paper's mixing rule."""
+    """LJ (epsilon fJ, sigma µm, cutoff µm) between materials a and b with the paper's mixing
+    rule."""
     la, lb = ff.lj[a], ff.lj[b]
     if a == b:
         return la.epsilon_fJ, la.sigma_um, la.cutoff_um

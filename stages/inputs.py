@@ -48,7 +48,8 @@ def timestep_us(ff: ForceField, state: BeadState, fraction: float) -> float:
     for t, name in TYPE_MATERIAL.items():
         sel = state.type == t
         if sel.any():
-            beads[name] = (float(state.diameter_um[sel].min()), float(state.density_g_cm3[sel].min()))
+            beads[name] = (float(state.diameter_um[sel].min()),
+                           float(state.density_g_cm3[sel].min()))
     bonded = state.bonds[:, 1:].ravel()
     most = int(np.bincount(bonded).max()) if bonded.size else 1
     dt = fraction * stable_timestep_us(ff, beads, most)
@@ -147,7 +148,8 @@ def watchdog_commands(atoms: int) -> list[str]:
 
 
 def dynamics_commands(ff: ForceField, temperature_K: float, seed: int) -> list[str]:
-    """Integrator and Langevin thermostat (which also drains the kinetic energy of rearrangements)."""
+    """Integrator and Langevin thermostat (which also drains the kinetic energy of
+    rearrangements)."""
     return [
         "fix integrate all nve/sphere",
         f"fix thermostat all langevin {temperature_K:.6g} {temperature_K:.6g} "

@@ -104,7 +104,7 @@ def write_data(state: BeadState, path: Path, title: str = "mesosweep", digits: i
     text = "\n".join(lines) + "\n" + "\n".join(fmt % tuple(row) for row in body) + "\n"
     if m:
         bonds = np.column_stack([np.arange(1, m + 1), state.bonds[:, 0], state.bonds[:, 1:] + 1])
-        text += "\nBonds\n\n" + "\n".join("%d %d %d %d" % tuple(r) for r in bonds) + "\n"
+        text += "\nBonds\n\n" + "\n".join(f"{a:d} {b:d} {c:d} {d:d}" for a, b, c, d in bonds) + "\n"
     path.write_text(text)
     return path
 

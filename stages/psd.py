@@ -70,7 +70,8 @@ def _number(text: object, row: str, column: str) -> float:
     return value
 
 
-def parse_psd_rows(rows: Iterable[Sequence[object]], *, labels: Sequence[str] | None = None) -> PsdTable:
+def parse_psd_rows(rows: Iterable[Sequence[object]], *,
+                   labels: Sequence[str] | None = None) -> PsdTable:
     """Validate rows of ``(diameter_um, number_fraction)`` and return the normalised table.
 
     Parameters
@@ -97,7 +98,8 @@ def parse_psd_rows(rows: Iterable[Sequence[object]], *, labels: Sequence[str] | 
     for i, row in enumerate(rows, start=1):
         label = labels[i - 1] if labels is not None else f"row {i}"
         if isinstance(row, (str, bytes)) or not isinstance(row, Sequence) or len(row) != 2:
-            raise ValueError(f"{label}: got {row!r}; expected two values, diameter_um and number_fraction")
+            raise ValueError(
+                f"{label}: got {row!r}; expected two values, diameter_um and number_fraction")
         d = _number(row[0], label, "diameter_um")
         f = _number(row[1], label, "number_fraction")
         if d <= 0:
@@ -112,12 +114,14 @@ def parse_psd_rows(rows: Iterable[Sequence[object]], *, labels: Sequence[str] | 
         diameters.append(d)
         fractions.append(f)
     if not diameters:
-        raise ValueError("the PSD table has no rows; give at least one class (diameter_um, number_fraction)")
+        raise ValueError(
+            "the PSD table has no rows; give at least one class (diameter_um, number_fraction)")
     total = math.fsum(fractions)
     if total <= 0:
         raise ValueError("every number_fraction is 0; at least one class must hold particles")
     if abs(total - 1.0) > FRACTION_SUM_TOLERANCE:
-        hint = "; they look like per cent: divide by 100" if abs(total - 100.0) <= 100 * FRACTION_SUM_TOLERANCE else ""
+        per_cent = abs(total - 100.0) <= 100 * FRACTION_SUM_TOLERANCE
+        hint = "; they look like per cent: divide by 100" if per_cent else ""
         raise ValueError(
             f"the number fractions sum to {total:.6g}; they must sum to 1 "
             f"(within {FRACTION_SUM_TOLERANCE}){hint}"
@@ -153,7 +157,8 @@ def read_psd_table(path: str | os.PathLike[str]) -> PsdTable:
     try:
         text = path.read_text(encoding="utf-8-sig")  # tolerate a spreadsheet's byte-order mark
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); save the PSD table as CSV text") from None
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); save the PSD table as "
+                         "CSV text") from None
     lines = [
         (number, line)
         for number, line in enumerate(text.splitlines(), start=1)
@@ -161,7 +166,8 @@ def read_psd_table(path: str | os.PathLike[str]) -> PsdTable:
     ]
     expected = ",".join(PSD_HEADER)
     if not lines:
-        raise ValueError(f"{path}: empty; expected the header {expected!r} and one row per size class")
+        raise ValueError(
+            f"{path}: empty; expected the header {expected!r} and one row per size class")
     header_line, header = lines[0]
     names = tuple(cell.strip().lower() for cell in next(csv.reader([header])))
     if names != PSD_HEADER:

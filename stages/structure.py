@@ -313,7 +313,8 @@ def _template(mask: np.ndarray, spacing_um: float) -> _Template:
     return _Template(offsets, _face_bonds(mask), span)
 
 
-def _nearest_in_database(target_um: float, diameters_um: np.ndarray, rng: np.random.Generator) -> int:
+def _nearest_in_database(target_um: float, diameters_um: np.ndarray,
+                         rng: np.random.Generator) -> int:
     """Index of the database particle whose diameter is nearest to the target (ties at random)."""
     gap = np.abs(diameters_um - target_um)
     candidates = np.flatnonzero(gap == gap.min())
@@ -398,12 +399,14 @@ def _place_secondaries(
         for _ in range(max_attempts):
             unwrapped = template.offsets_um @ random_rotation(rng).T + rng.uniform(0.0, box)
             wrapped, image = _wrap(unwrapped, box)
-            if tree is None or np.isinf(tree.query(wrapped, k=1, distance_upper_bound=contact)[0]).all():
+            if tree is None or np.isinf(
+                    tree.query(wrapped, k=1, distance_upper_bound=contact)[0]).all():
                 break
         else:
             raise ValueError(
                 f"could not place secondary particle {k + 1} of {len(templates)} "
-                f"({len(template.offsets_um)} beads) without overlap after {max_attempts} attempts: "
+                f"({len(template.offsets_um)} beads) without overlap after {max_attempts} "
+                "attempts: "
                 f"the box {box.tolist()} µm is too small for this AM volume; "
                 "enlarge box_um or lower am_volume_fraction"
             )
@@ -485,8 +488,9 @@ def _assemble(
         diameter_um=np.concatenate([np.full(n_am, am_bead[0]), np.full(n_cbd, cbd_bead[0])]),
         density_g_cm3=np.concatenate([np.full(n_am, am_bead[1]), np.full(n_cbd, cbd_bead[1])]),
         phase=np.concatenate([np.full(n_am, AM), np.full(n_cbd, CBD)]),
-        particle=np.concatenate([np.repeat(np.arange(1, len(counts) + 1), counts), np.zeros(n_cbd, int)]),
-        bonds=np.concatenate([b + s for b, s in zip(bonds, starts)]),
+        particle=np.concatenate([np.repeat(np.arange(1, len(counts) + 1), counts),
+                                 np.zeros(n_cbd, int)]),
+        bonds=np.concatenate([b + s for b, s in zip(bonds, starts, strict=True)]),
         image=np.concatenate([*images, np.zeros((n_cbd, 3), dtype=int)]),
         psd_ks=psd_ks,
         n_secondaries=len(counts),
@@ -576,9 +580,11 @@ def build_structure(
     if psd_table is not None:
         target = target_sample(as_psd_table(psd_table))
     else:
-        target = np.asarray(db.diameter_um if target_diameters_um is None else target_diameters_um, dtype=float)
+        target = np.asarray(db.diameter_um if target_diameters_um is None
+                            else target_diameters_um, dtype=float)
     if target.ndim != 1 or target.size == 0 or not (target > 0).all():
-        raise ValueError("target_diameters_um must be a non-empty sample of positive diameters (µm)")
+        raise ValueError(
+            "target_diameters_um must be a non-empty sample of positive diameters (µm)")
 
     cache: dict[int, _Template] = {}
 
@@ -627,6 +633,7 @@ def build_structure(
         cbd_points,
         am_bead=(bead_d, float(am_density_g_cm3)),
         cbd_bead=(float(cbd_diameter_um), float(cbd_density_g_cm3)),
-        # only the statistic is used: the asymptotic method skips the exact p-value (and its warning)
+        # only the statistic is used: the asymptotic method skips the exact p-value (and its
+        # warning)
         psd_ks=float(ks_2samp(target, db.diameter_um[drawn], method="asymp").statistic),
     )

@@ -31,7 +31,8 @@ def _surface_perturbation(directions: np.ndarray, rng: np.random.Generator) -> n
     """Smooth random function of direction with values in [-1, 1]."""
     wavevectors = rng.standard_normal((_WAVES, 3))
     # wavelength about a particle radius: a few bumps over the surface, no spikes
-    wavevectors *= rng.uniform(1.5, 3.0, (_WAVES, 1)) / np.linalg.norm(wavevectors, axis=1, keepdims=True)
+    wavevectors *= (rng.uniform(1.5, 3.0, (_WAVES, 1))
+                    / np.linalg.norm(wavevectors, axis=1, keepdims=True))
     phases = rng.uniform(0.0, 2.0 * np.pi, _WAVES)
     field = np.cos(directions @ wavevectors.T + phases).sum(axis=1)
     return field / _WAVES
@@ -57,7 +58,8 @@ def _crop(mask: np.ndarray) -> np.ndarray:
     return mask[box]
 
 
-def synthetic_particle(diameter_um: float, voxel_size_um: float, rng: np.random.Generator) -> np.ndarray:
+def synthetic_particle(diameter_um: float, voxel_size_um: float,
+                       rng: np.random.Generator) -> np.ndarray:
     """One irregular, elongated particle with the given volume-equivalent diameter.
 
     Parameters
@@ -111,7 +113,7 @@ def _try_place(
             return None
         for _ in range(attempts):
             corner = margin + rng.integers(0, room)
-            window = tuple(slice(c, c + s) for c, s in zip(corner, footprint.shape))
+            window = tuple(slice(c, c + s) for c, s in zip(corner, footprint.shape, strict=True))
             if not (occupied[window] & footprint).any():
                 occupied[window] |= footprint
                 corners.append(tuple(int(c) for c in corner))
@@ -173,8 +175,8 @@ def synthetic_volume(
     while (corners := _try_place(footprints, side, margin_vox, rng, attempts=200)) is None:
         side = int(np.ceil(side * 1.15))  # too tight for random placement: enlarge and retry
     volume = np.full((side,) * 3, PORE, dtype=np.uint8)
-    for mask, corner in zip(masks, corners):
+    for mask, corner in zip(masks, corners, strict=True):
         # the footprint is padded by one voxel, so the mask sits one voxel inside it
-        window = tuple(slice(c + 1, c + 1 + s) for c, s in zip(corner, mask.shape))
+        window = tuple(slice(c + 1, c + 1 + s) for c, s in zip(corner, mask.shape, strict=True))
         volume[window][mask] = AM
     return volume

@@ -44,8 +44,8 @@ def _guess_format(path: Path) -> str:
     if suffix in _RAW_SUFFIXES:
         return "raw"
     raise ValueError(
-        f"cannot tell the format of {path} from its suffix {suffix!r}; pass fmt= (one of {FORMATS}); "
-        "raw files also need shape= and dtype="
+        f"cannot tell the format of {path} from its suffix {suffix!r}; pass fmt= (one of "
+        f"{FORMATS}); raw files also need shape= and dtype="
     )
 
 
@@ -66,7 +66,8 @@ def _read_tiff_folder(path: Path) -> np.ndarray:
     shapes = {image.shape for image in images}
     if any(image.ndim != 2 for image in images) or len(shapes) != 1:
         raise ValueError(
-            f"the slices in {path} must all be 2-D images of one size, found shapes {sorted(shapes)}"
+            f"the slices in {path} must all be 2-D images of one size, found shapes "
+            f"{sorted(shapes)}"
         )
     return np.stack(images)
 
@@ -76,10 +77,12 @@ def _read_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except ValueError as error:  # object arrays or non-numpy bytes
         raise ValueError(
-            f"{path} is not a plain numeric .npy array ({error}); save it with np.save of a numeric array"
+            f"{path} is not a plain numeric .npy array ({error}); save it with np.save of a "
+            "numeric array"
         ) from error
     if not isinstance(array, np.ndarray):
-        raise ValueError(f"{path} is an .npz archive, not a single .npy array; extract the volume first")
+        raise ValueError(
+            f"{path} is an .npz archive, not a single .npy array; extract the volume first")
     return array
 
 
@@ -102,14 +105,15 @@ def _read_raw(path: Path, shape: Sequence[int] | None, dtype: np.dtype | str | N
 
 
 def _read_zarr(path: Path) -> np.ndarray:
-    import zarr  # only needed for this format
+    import zarr  # noqa: PLC0415 - only a .zarr volume needs it; the other formats stay light
 
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as error:  # zarr raises several unrelated types for "not a store"
         raise ValueError(f"{path} is not a readable zarr store ({error})") from error
     if not isinstance(node, zarr.Array):
-        raise ValueError(f"{path} is a zarr group, not an array; pass the path of the array inside it")
+        raise ValueError(
+            f"{path} is a zarr group, not an array; pass the path of the array inside it")
     return node[...]
 
 
@@ -163,8 +167,8 @@ def read_volume(
     volume = np.asarray(readers[fmt]())
     if volume.ndim != 3:
         raise ValueError(
-            f"{path} holds an array of shape {volume.shape} ({volume.ndim}-D); a volume must be 3-D "
-            "(a single 2-D slice or a multi-channel image is not a tomogram)"
+            f"{path} holds an array of shape {volume.shape} ({volume.ndim}-D); a volume must be "
+            "3-D (a single 2-D slice or a multi-channel image is not a tomogram)"
         )
     return volume
 
@@ -192,7 +196,8 @@ def through_plane_last(volume: np.ndarray, axis: int) -> np.ndarray:
     if volume.ndim != 3:
         raise ValueError(f"through_plane_last: expected a 3-D volume, got shape {volume.shape}")
     if isinstance(axis, bool) or axis not in (0, 1, 2):
-        raise ValueError(f"through-plane axis must be 0, 1 or 2 (an axis of the stored volume), got {axis!r}")
+        raise ValueError(
+            f"through-plane axis must be 0, 1 or 2 (an axis of the stored volume), got {axis!r}")
     order = {0: (1, 2, 0), 1: (2, 0, 1), 2: (0, 1, 2)}[int(axis)]
     return volume.transpose(order)
 
@@ -226,7 +231,8 @@ def _label_phases(
         missing = sorted(set(values) - set(present.tolist()))
         if missing:
             raise ValueError(
-                f"{name} label(s) {missing} not present in the volume; labels present: {present.tolist()}"
+                f"{name} label(s) {missing} not present in the volume; labels present: "
+                f"{present.tolist()}"
             )
     shared = (set(am) & set(cbd)) | ((set(am) | set(cbd)) & set(pore or ()))
     if shared:
@@ -285,15 +291,16 @@ def labels_to_phases(
     if volume.ndim != 3:
         raise ValueError(f"expected a 3-D volume, got shape {volume.shape}")
     if (am is None) == (threshold is None):
-        raise ValueError("give either am= (label image) or threshold= (greyscale image), exactly one of them")
+        raise ValueError(
+            "give either am= (label image) or threshold= (greyscale image), exactly one of them")
     if threshold is not None:
         if cbd is not None or pore is not None:
             raise ValueError("cbd= and pore= are labels; they cannot be combined with threshold=")
         phases = _threshold_phases(volume, float(threshold))
     else:
         phases = _label_phases(
-            volume, _as_label_set(am), _as_label_set(cbd), None if pore is None else _as_label_set(pore)
-        )
+            volume, _as_label_set(am), _as_label_set(cbd),
+            None if pore is None else _as_label_set(pore))
     if not (phases == AM).any():
         raise ValueError("the AM phase is empty: check the am label(s) or lower the threshold")
     return phases
