@@ -1,4 +1,5 @@
-"""Execute a stage's LAMMPS input under MPI: ``mpiexec -n N python -P -m mesosweep.stages.runner DIR``.
+"""Execute a stage's LAMMPS input under MPI:
+``mpiexec -n N python -P -m mesosweep.stages.runner DIR``.
 
 Every rank drives one LAMMPS instance on ``MPI.COMM_WORLD`` through the stage's own input file
 ``in.<stage>.lammps`` (the same file plain ``lmp -in`` runs); rank 0 then writes ``result.json``
