@@ -120,12 +120,13 @@ def _bare_draw(db, spec, rng) -> int:
                             st.am_volume_fraction * float(np.prod(box)),
                             lambda i: len(template_of(i).offsets_um), spacing**3, rng,
                             st.psd_sampling)
-    points = [_wrap(template_of(i).offsets_um @ random_rotation(rng).T + rng.uniform(0.0, box), box)[0]
+    points = [_wrap(template_of(i).offsets_um @ random_rotation(rng).T
+                    + rng.uniform(0.0, box), box)[0]
               for i in drawn]
     n_am = sum(len(p) for p in points)
-    n_cbd = cbd_bead_count(n_am, bead_diameter_um(db.voxel_size_um, st.downsample), st.am_density_g_cm3,
-                           st.cbd_diameter_dried_um, st.cbd_density_g_cm3, f.am_mass_percent,
-                           f.cbd_mass_percent)
+    n_cbd = cbd_bead_count(n_am, bead_diameter_um(db.voxel_size_um, st.downsample),
+                           st.am_density_g_cm3, st.cbd_diameter_dried_um, st.cbd_density_g_cm3,
+                           f.am_mass_percent, f.cbd_mass_percent)
     rng.uniform(0.0, 1.0, (n_cbd, 3))
     return n_am + n_cbd
 
@@ -137,7 +138,8 @@ def _preset(output: Path):
     from mesosweep.ensemble.spec import load_spec
 
     spec = load_spec(PRESET)
-    return dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=output / "b.zarr"))
+    return dataclasses.replace(spec,
+                               sweep=dataclasses.replace(spec.sweep, output=output / "b.zarr"))
 
 
 def prepare_preset_database(folder: Path) -> Path:
@@ -173,7 +175,8 @@ def structure_part(repeats: int, database: Path) -> dict[str, float]:
             db, box_um=st.box_um, am_volume_fraction=st.am_volume_fraction,
             am_mass_percent=f.am_mass_percent, cbd_mass_percent=f.cbd_mass_percent,
             am_density_g_cm3=st.am_density_g_cm3, cbd_density_g_cm3=st.cbd_density_g_cm3,
-            cbd_diameter_um=st.cbd_diameter_slurry_um, cbd_check_diameter_um=st.cbd_diameter_dried_um,
+            cbd_diameter_um=st.cbd_diameter_slurry_um,
+            cbd_check_diameter_um=st.cbd_diameter_dried_um,
             downsample=st.downsample, shape=st.shape, psd_table=st.psd_table,
             psd_sampling=st.psd_sampling, rng=np.random.default_rng(seed))
         build_s.append(time.perf_counter() - started)
@@ -193,7 +196,8 @@ def structure_part(repeats: int, database: Path) -> dict[str, float]:
 def _child(part: str, repeats: int, *extra: str) -> dict[str, float]:
     """Run one part in a fresh interpreter and read its JSON figures."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.particles", "--part", part, "--repeats", str(repeats), *extra],
+        [sys.executable, "-m", "bench.particles", "--part", part, "--repeats", str(repeats),
+         *extra],
         cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bench part {part!r} failed:\n{done.stderr[-2000:]}")
@@ -225,10 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     db = _child("database", args.repeats)
     print(f"particle database, NREL volume ({db['voxels'] / 1e6:.1f} M voxels, "
           f"{db['particles']:.0f} whole particles), best of {args.repeats}:")
-    print(f"  build from the file            {db['build_s']:>7.2f} s   peak RSS {db['rss_peak_mb']:>7.0f} MB")
-    print(f"  baseline: read the volume      {db['read_s']:>7.2f} s   RSS after imports {db['rss_start_mb']:.0f} MB")
+    print(f"  build from the file            {db['build_s']:>7.2f} s   "
+          f"peak RSS {db['rss_peak_mb']:>7.0f} MB")
+    print(f"  baseline: read the volume      {db['read_s']:>7.2f} s   "
+          f"RSS after imports {db['rss_start_mb']:.0f} MB")
     print(f"  baseline: EDT of the AM mask   {db['edt_s']:>7.2f} s")
-    print(f"particles_database_s             {db['build_s']:.2f}   (goal <= {DATABASE_GOAL_S:.0f} s: "
+    print(f"particles_database_s             {db['build_s']:.2f}   "
+          f"(goal <= {DATABASE_GOAL_S:.0f} s: "
           f"{'met' if db['build_s'] <= DATABASE_GOAL_S else 'MISSED'})")
     print(f"particles_database_over_edt      {db['build_s'] / db['edt_s']:.2f}")
 
@@ -239,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         st = _child("structure", max(args.repeats, 3), "--database", str(database))
     print(f"initial structure, {PRESET.name}: {st['secondaries']:.0f} secondaries, "
           f"{st['am_beads']:.0f} AM + {st['cbd_beads']:.0f} CBD beads, PSD KS {st['psd_ks']:.3f}:")
-    print(f"  build_structure                {st['build_s']:>7.2f} s   peak RSS {st['rss_peak_mb']:>7.0f} MB")
+    print(f"  build_structure                {st['build_s']:>7.2f} s   "
+          f"peak RSS {st['rss_peak_mb']:>7.0f} MB")
     print(f"  baseline: bare draw, no checks {st['bare_s']:>7.2f} s   RSS before building "
           f"{st['rss_start_mb']:.0f} MB")
-    print(f"particles_structure_s            {st['build_s']:.2f}   (goal <= {STRUCTURE_GOAL_S:.0f} s: "
+    print(f"particles_structure_s            {st['build_s']:.2f}   "
+          f"(goal <= {STRUCTURE_GOAL_S:.0f} s: "
           f"{'met' if st['build_s'] <= STRUCTURE_GOAL_S else 'MISSED'})")
     print(f"particles_structure_over_bare_draw {st['build_s'] / st['bare_s']:.2f}")
     return 0

@@ -1,8 +1,9 @@
 """Stage throughput against bare LAMMPS: ``python -m bench stage_throughput STAGE_DIR [...]``.
 
 ``throughput_ratio``: atom-steps per second of one stage's protocol driven by our MPI runner
-(``python -P -m mesosweep.stages.runner``, with its convergence checks) over bare ``lmp`` running the same
-protocol rendered to a plain input, on the same beads, ranks and step count. Goal ≥ 0.95.
+(``python -P -m mesosweep.stages.runner``, with its convergence checks) over bare ``lmp``
+running the same protocol rendered to a plain input, on the same beads, ranks and step count.
+Goal ≥ 0.95.
 
 ``STAGE_DIR`` is any stage's work directory (``<work>/<case>/r0000/slurry``, ``drying``,
 ``calendering-0.3270``): its protocol is cut to ``--steps`` steps per run (every ``run N`` and

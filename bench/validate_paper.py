@@ -70,8 +70,9 @@ def report(store_path: Path, ranks: int) -> None:
         print(f"  slurry density      {rho:8.3f} g/cm3   experiment {exp} "
               f"({(rho / exp - 1) * 100:+.1f} %; goal within 3 %)" if exp else "")
         por = one.porosity.mean("realisation")
-        print("  porosity by degree  " + "  ".join(f"{float(d):.3f}: {float(p):.3f}"
-                                                  for d, p in zip(ds.degree.values, por.values)))
+        print("  porosity by degree  " + "  ".join(
+            f"{float(d):.3f}: {float(p):.3f}"
+            for d, p in zip(ds.degree.values, por.values, strict=True)))
         if c in PAPER_DRIED_POROSITY:
             print(f"  dried porosity      {float(por.sel(degree=0.0)):.3f}   paper "
                   f"{PAPER_DRIED_POROSITY[c]:.3f} (imposed through the thickness)")
@@ -85,7 +86,7 @@ def report(store_path: Path, ranks: int) -> None:
         print(f"  porosity falls monotonically with compression: {monotone}")
         print("  springback by degree " + "  ".join(
             f"{float(d):.3f}: {float(s):.3f}" for d, s in
-            zip(ds.degree.values, one.springback.mean("realisation").values)))
+            zip(ds.degree.values, one.springback.mean("realisation").values, strict=True)))
         strains = [np.abs(bond_strain(read_data(p))).max()
                    for p in work.glob(f"{c}/r*/*/state.data")]
         if strains:
