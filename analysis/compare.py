@@ -40,8 +40,11 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd  # xarray's own dependency
 import xarray as xr
 from scipy import stats
+
+from mesosweep.analysis.metric_table import METRICS
 
 __all__ = [
     "ALPHA",
@@ -110,7 +113,8 @@ def select_done(sim: xr.Dataset) -> xr.Dataset:
     -------
     xarray.Dataset
         Numeric variables with a ``realisation`` dim masked (NaN, so integers become float)
-        where ``status != DONE``; other variables unchanged. Without ``status`` the dataset is returned as it is.
+        where ``status != DONE``; other variables unchanged. Without ``status`` the dataset is
+        returned as it is.
     """
     if "status" not in sim:
         return sim
@@ -144,11 +148,8 @@ def metric_names(sim: xr.Dataset, xct: xr.Dataset) -> list[str]:
 
 
 def _declared_order(name: object) -> tuple[int, str]:
-    """Position in :data:`analysis.summary.METRICS` (porosity, tau … first), then by name."""
-    try:
-        from mesosweep.analysis.summary import METRICS
-    except ImportError:  # the declaration is optional for the statistics
-        METRICS = {}
+    """Position in :data:`analysis.metric_table.METRICS` (porosity, tau … first), then by
+    name."""
     order = list(METRICS)
     return (order.index(name) if name in order else len(order), str(name))
 
@@ -362,8 +363,9 @@ def compare(sim: xr.Dataset, xct: xr.Dataset, *, level: float = LEVEL, alpha: fl
         with its interval, Welch ``t``, ``df``, ``p_value``, the ``delta`` used, the
         ``realisations_needed`` to resolve it against this experimental sample, and
         ``realisations_needed_exact_xct`` were the experimental mean known exactly (the
-        ensemble's own share); then ``case``, ``degree`` and the metric's extra dims. Every case and degree is set against the same experimental sample;
-        pick the degree that matches the tomogram (``xct.attrs["degree"]``, when known).
+        ensemble's own share); then ``case``, ``degree`` and the metric's extra dims. Every case
+        and degree is set against the same experimental sample; pick the degree that matches
+        the tomogram (``xct.attrs["degree"]``, when known).
     """
     for name, p in (("alpha", alpha), ("power", power)):
         _check_probability(name, p)
@@ -464,7 +466,7 @@ def compare_distributions(sim: xr.Dataset, xct: xr.Dataset, *,
         ref = var.isel(realisation=0, drop=True).isel({bin_dim: 0}, drop=True)
         result = np.full((len(DISTRIBUTION),) + ref.shape, np.nan)
         for idx in np.ndindex(ref.shape):
-            sel = dict(zip(ref.dims, idx))
+            sel = dict(zip(ref.dims, idx, strict=True))
             s_counts = _unit_counts(var.isel(sel).isel({bin_dim: keep}), "realisation", bin_dim)
             result[(slice(None),) + idx] = _distribution_test(s_counts, x_counts,
                                                               int(permutations), rng)
@@ -496,8 +498,6 @@ def comparison_table(cmp: xr.Dataset, names: Sequence[str] | None = None):
     pandas.DataFrame
         One row per (metric, case, degree), one column per statistic, plus ``units``.
     """
-    import pandas as pd  # xarray's own dependency
-
     names = list(names) if names is not None else [
         str(n) for n, v in cmp.data_vars.items() if set(v.dims) <= {"statistic", "case", "degree"}]
     frames = []
