@@ -89,7 +89,8 @@ def test_particle_shapes_on_a_central_crop(volume):
     sph = shapes.sphericity
     print(f"\nNREL particles (128^3 crop): {sph.size} whole, sphericity median "
           f"{np.median(sph):.3f} (5-95 %: {np.quantile(sph, 0.05):.3f}-"
-          f"{np.quantile(sph, 0.95):.3f}), mean orientation {shapes.orientation_deg.mean():.1f} deg")
+          f"{np.quantile(sph, 0.95):.3f}), mean orientation "
+          f"{shapes.orientation_deg.mean():.1f} deg")
     assert sph.size >= 5
     assert np.all((sph > 0) & (sph <= 1))
     assert np.all((shapes.orientation_deg >= 0) & (shapes.orientation_deg <= 90))

@@ -90,8 +90,10 @@ def test_bad_parameter_file_is_refused_before_anything_is_written(tmp_path, monk
     (tmp_path / "no-barostat.toml").write_text(dried)
     assert "barostat_modulus_GPa" in slurry and "barostat_modulus_GPa" not in dried
     spec = tmp_path / "ff.toml"
-    spec.write_text(QUICK.replace('forcefield_dried = "dried"', 'forcefield_dried = "bad-dried.toml"')
-                    .replace('forcefield_slurry = "slurry"', 'forcefield_slurry = "no-barostat.toml"'))
+    spec.write_text(QUICK.replace('forcefield_dried = "dried"',
+                                  'forcefield_dried = "bad-dried.toml"')
+                    .replace('forcefield_slurry = "slurry"',
+                             'forcefield_slurry = "no-barostat.toml"'))
     for extra in (["--check"], []):
         assert main(["run", str(spec), *extra]) == 2
         err = capsys.readouterr().err

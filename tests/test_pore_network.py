@@ -10,7 +10,7 @@ from mesosweep.analysis.pore_network import pore_network, pore_regions
 
 def _ball(shape, centre, radius):
     grid = np.indices(shape) + 0.5
-    return sum((g - c) ** 2 for g, c in zip(grid, centre)) <= radius**2
+    return sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) <= radius**2
 
 
 def _rod(shape, start, stop, radius, axis):

@@ -45,7 +45,8 @@ def _slurm_spec(tmp_path: Path, *, adaptive: bool = False, slow: bool = False,
         'kind = "slurm"\nworkers = 1\nqueue = "debug"\nwalltime = "00:20:00"\nmemory = "2GB"\n'
         f'scheduler_host = "127.0.0.1"\nadaptive = {str(adaptive).lower()}\n{extra}')
     if slow:
-        text = text.replace("calendering_speed_um_per_us = 8.0", "calendering_speed_um_per_us = 1.0")
+        text = text.replace("calendering_speed_um_per_us = 8.0",
+                            "calendering_speed_um_per_us = 1.0")
     path = tmp_path / "s.toml"
     path.write_text(text)
     return path
@@ -75,7 +76,8 @@ def test_sweep_on_slurm_runs_lammps_under_srun_with_two_ranks(tmp_path, monkeypa
 
 
 def test_a_job_script_slurm_refuses_is_reported_before_any_job(tmp_path, monkeypatch, capsys):
-    spec = _slurm_spec(tmp_path).read_text().replace('queue = "debug"', 'queue = "no-such-partition"')
+    spec = _slurm_spec(tmp_path).read_text().replace('queue = "debug"',
+                                                     'queue = "no-such-partition"')
     (tmp_path / "s.toml").write_text(spec)
     monkeypatch.chdir(tmp_path)
     assert main(["run", str(tmp_path / "s.toml")]) == 2

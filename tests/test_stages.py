@@ -212,7 +212,8 @@ def test_calendering_compresses_and_springs_back(dried_runs, tmp_path):
         assert 0.9 * f["pressed_thickness_um"] < f["calendered_thickness_um"]
         assert f["calendered_thickness_um"] < fig["dried_thickness_um"]
     for ranks in (1, 2):
-        assert out[0.3, ranks]["calendered_thickness_um"] < out[0.1, ranks]["calendered_thickness_um"]
+        assert (out[0.3, ranks]["calendered_thickness_um"]
+                < out[0.1, ranks]["calendered_thickness_um"])
     # 1 and 2 ranks agree statistically: 10 % on the calendered thickness.
     for degree in DEGREES:
         t1, t2 = (out[degree, r]["calendered_thickness_um"] for r in (1, 2))

@@ -125,7 +125,8 @@ def test_secondaries_do_not_overlap(db: ParticleDatabase) -> None:
     for k in range(1, s.n_secondaries + 1):
         mine = am[s.particle[am] == k]
         others = am[s.particle[am] != k]
-        assert periodic_min_distance(s.position_um[mine], s.position_um[others], s.box_um) >= 0.99 * d
+        nearest = periodic_min_distance(s.position_um[mine], s.position_um[others], s.box_um)
+        assert nearest >= 0.99 * d
     cbd = s.phase == CBD
     gap = periodic_min_distance(s.position_um[cbd], s.position_um[am], s.box_um)
     assert gap >= 0.99 * 0.5 * (d + 1.3)
@@ -197,7 +198,8 @@ def test_psd_table_is_the_target(db: ParticleDatabase, tmp_path) -> None:
               target_diameters_um=target_sample(parse_psd_rows(rows)))
     assert np.array_equal(s.position_um, t.position_um) and s.psd_ks == t.psd_ks
     (tmp_path / "psd.csv").write_text("diameter_um,number_fraction\n3.5,0.6\n5.0,0.3\n7.0,0.1\n")
-    u = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05, psd_table=tmp_path / "psd.csv")
+    u = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05,
+              psd_table=tmp_path / "psd.csv")
     assert np.array_equal(s.position_um, u.position_um)
     default = build(db, box_um=(60.0, 60.0, 60.0), am_volume_fraction=0.05)
     assert s.n_secondaries > 1.3 * default.n_secondaries  # smaller particles: more of them
@@ -245,7 +247,8 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     from mesosweep.stages import initial
 
     spec = load_spec(Path(__file__).resolve().parents[1] / "sweeps" / preset)
-    spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
+    spec = dataclasses.replace(spec,
+                               sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
     st, formulation = spec.structure, spec.formulations[0]
     assert st.box_um == (80.0, 80.0, 120.0) and st.psd_table is not None
     database = prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
@@ -258,7 +261,8 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
     secondaries = len(np.unique(state.molecule[am]))
     beads = np.load(real.layout.bead_map)
     ks = float(beads["psd_ks"])
-    print(f"\n{preset}: {secondaries} secondaries, {n_am} AM beads, {n_cbd} CBD beads, PSD KS {ks:.3f}")
+    print(f"\n{preset}: {secondaries} secondaries, {n_am} AM beads, {n_cbd} CBD beads, "
+          f"PSD KS {ks:.3f}")
     want_secondaries, want_am = PAPER[preset]
     assert abs(secondaries - want_secondaries) <= 0.1 * want_secondaries
     assert abs(n_am - want_am) <= 0.1 * want_am

@@ -127,7 +127,7 @@ def _reference_d_eff(d: np.ndarray, axis: int) -> float:
     n = int(keep.sum())
     rows, cols, vals = [], [], []
     diag = np.zeros(n)
-    for idx in zip(*np.nonzero(keep)):
+    for idx in zip(*np.nonzero(keep), strict=True):
         for ax in range(3):
             nb = list(idx)
             nb[ax] += 1

@@ -53,7 +53,8 @@ def test_raw_round_trip_and_errors(tmp_path: Path) -> None:
 
 
 def test_zarr_round_trip(tmp_path: Path, labels: np.ndarray) -> None:
-    array = zarr.create_array(store=str(tmp_path / "v.zarr"), shape=labels.shape, dtype=labels.dtype)
+    array = zarr.create_array(store=str(tmp_path / "v.zarr"), shape=labels.shape,
+                              dtype=labels.dtype)
     array[...] = labels
     assert np.array_equal(read_volume(tmp_path / "v.zarr"), labels)
     zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
@@ -124,7 +125,8 @@ def test_threshold_and_empty_am() -> None:
 
 def test_through_plane_axis_goes_last_without_mirroring() -> None:
     volume = np.arange(2 * 3 * 4).reshape(2, 3, 4)
-    assert through_plane_last(volume, 2) is not None and np.array_equal(through_plane_last(volume, 2), volume)
+    assert through_plane_last(volume, 2) is not None
+    assert np.array_equal(through_plane_last(volume, 2), volume)
     for axis in (0, 1):
         moved = through_plane_last(volume, axis)
         assert moved.shape[2] == volume.shape[axis]
