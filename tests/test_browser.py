@@ -1,7 +1,7 @@
 """The live page tested as a person would use it: a real sweep, a real headless Chromium.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and Selenium's Python bindings; without them
-the tests skip and say how to get them (``ci/install-browser.sh``). Selenium is pointed at those
+the tests skip and say how to get them (``.ci/install-browser.sh``). Selenium is pointed at those
 two binaries, so it never downloads a browser or a driver. Screenshots of the page are saved
 under ``test-artifacts/`` at the top of the repository.
 """
@@ -47,7 +47,7 @@ def _missing() -> list[str]:
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     bool(_missing()),
-    reason=f"headless browser test needs {', '.join(_missing())}: run ci/install-browser.sh "
+    reason=f"headless browser test needs {', '.join(_missing())}: run .ci/install-browser.sh "
            "(as root, on Debian) to install chromium, chromium-driver and selenium")]
 
 

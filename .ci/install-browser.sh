@@ -15,7 +15,7 @@ PYTHON="${PYTHON:-python3}"
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
         || [ ! -d /usr/share/fonts/truetype/dejavu ]; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "ci/install-browser.sh: installing Debian packages needs root" >&2
+        echo ".ci/install-browser.sh: installing Debian packages needs root" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
