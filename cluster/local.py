@@ -1,26 +1,46 @@
-"""The embedded default: a Dask LocalCluster on this machine, MPI ranks through ``mpiexec``."""
+"""The embedded default: a Dask LocalCluster on this machine, MPI ranks on this machine alone.
+
+Nothing listens beyond loopback, and nothing local is open to other users of the machine:
+
+- scheduler, workers and client talk TLS with temporary credentials that exist only in this
+  process and the workers it starts, so a client of another user (or another sweep) connecting
+  to the scheduler's 127.0.0.1 port is refused;
+- each realisation's MPI ranks start under MPICH's ``gforker`` process manager, which forks them
+  and talks to them through pipes (``hydra``, the default ``mpiexec``, listens on every interface
+  for its ranks), and they exchange messages through shared memory only (``UCX_TLS=self,sm``:
+  no UCX transport opens a TCP socket).
+"""
 
 from __future__ import annotations
 
+import shutil
+
 from distributed import Client, LocalCluster
+from distributed.security import Security
 
 from mesosweep.cluster.base import Cluster
 from mesosweep.stages.lammps_env import executable
 
+# MPICH's UCX transports for ranks on one machine: to itself and through shared memory.
+SHARED_MEMORY_ONLY = "UCX_TLS=self,sm"
+
 
 def mpi_launcher(ranks: int) -> tuple[str, ...]:
-    """``mpiexec -n N`` from the environment that holds LAMMPS' MPICH."""
-    return (executable("mpiexec"), "-n", str(ranks))
+    """``env UCX_TLS=self,sm mpiexec.gforker -n N`` from the environment that holds LAMMPS'
+    MPICH (``env`` sets the transports for the ranks alone, not for this process)."""
+    env = shutil.which("env") or "/usr/bin/env"
+    return (env, SHARED_MEMORY_ONLY, executable("mpiexec.gforker"), "-n", str(ranks))
 
 
 def start(workers: int, ranks_per_realisation: int) -> Cluster:
     """One single-threaded worker process per concurrent realisation, bound to localhost.
 
-    A worker only waits on its realisation's ``mpiexec``: the MPI ranks do the work, so each
-    worker needs one thread, and the dashboard stays on 127.0.0.1 unless the user tunnels to it.
+    A worker only waits on its realisation's MPI ranks: they do the work, so each worker needs
+    one thread, and the dashboard stays on 127.0.0.1 unless the user tunnels to it.
     """
+    security = Security.temporary()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                           silence_logs=40)
-    client = Client(cluster)
+                           protocol="tls://", security=security, silence_logs=40)
+    client = Client(cluster, security=security)
     return Cluster(client, mpi_launcher(ranks_per_realisation), client.dashboard_link, "local")

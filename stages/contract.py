@@ -12,11 +12,9 @@ structure without LAMMPS) works in three visible steps on its own directory:
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import hashlib
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +24,7 @@ from typing import Any
 
 from mesosweep.errors import StageError
 from mesosweep.stages.lammps_data import BeadState, read_data
-from mesosweep.stages.lammps_env import child_environment
+from mesosweep.stages.lammps_env import child_environment, die_with_parent
 from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protocol
 
 # The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
@@ -165,7 +163,7 @@ def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None
     # -P: the working directory is not put on sys.path, so nothing there can shadow mesosweep.
     cmd = [*launcher, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
     proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
-                          timeout=timeout_s, check=False, preexec_fn=_die_with_parent)
+                          timeout=timeout_s, check=False, preexec_fn=die_with_parent)
     try:
         data = json.loads(result_path.read_text())
     except (OSError, ValueError):
@@ -180,19 +178,6 @@ def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None
     raise StageError(Protocol.read(directory).stage, f"exit status {proc.returncode}"
                      + (f": {stderr[-1]}" if stderr else ""),
                      log_tail="\n".join([tail, "--- stderr ---", *stderr[-20:]]))
-
-
-_libc = ctypes.CDLL(None, use_errno=True)  # resolved before any fork
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the launched child: get SIGKILL when the thread that launched it dies.
-
-    A worker killed mid-stage must not leave an orphaned mpiexec writing into a stage directory
-    (killing mpiexec takes its MPI ranks down with it). Linux only; a no-op elsewhere.
-    """
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def log_tail(directory: Path, lines: int = 20) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -66,6 +67,20 @@ def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     # One OpenMP thread per MPI rank: ranks are what we size jobs by.
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
+
+
+_libc = ctypes.CDLL(None, use_errno=True)  # resolved before any fork
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Get SIGKILL when the parent process (the thread that started this one) dies.
+
+    Set in a launched stage's process (``preexec_fn``) and by each MPI rank itself, so that a
+    worker killed mid-stage leaves no launcher or rank writing into a stage directory. Linux
+    only; a no-op elsewhere.
+    """
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def new_lammps(comm: Any = None, log_path: str | os.PathLike[str] | None = None) -> Any:

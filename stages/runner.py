@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mesosweep.errors import StageError
+from mesosweep.stages.lammps_env import die_with_parent as _die_with_parent
 from mesosweep.stages.lammps_env import new_lammps, preload_mpi
 from mesosweep.stages.protocol import (
     LOG_FILE,
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -P -m mesosweep.stages.runner STAGE_DIRECTORY", file=sys.stderr)
         return 2
     directory = Path(argv[0]).resolve()
+    # A rank dies with the process manager that started it: a killed worker must not leave
+    # ranks writing into a stage directory (gforker, unlike hydra, does not take them down).
+    _die_with_parent()
     # Paths inside the input are relative to the stage directory.
     os.chdir(directory)
     preload_mpi()

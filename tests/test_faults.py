@@ -16,11 +16,13 @@ import zarr
 from mesosweep.cli import main
 from mesosweep.ensemble import store
 from mesosweep.ensemble.layout import LAUNCH_LOG, SweepLayout
-from mesosweep.ensemble.params import structure_params
+from mesosweep.ensemble.params import realisation_params, structure_params
 from mesosweep.ensemble.plan import plan
+from mesosweep.ensemble.realisation import database_fingerprint
 from mesosweep.ensemble.runner import prepare_database
 from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages import initial
+from mesosweep.stages.contract import write_fingerprint
 from mesosweep.stages.lammps_data import CBD_TYPE, write_data
 from tests.conftest import TINY_SPEC
 
@@ -32,6 +34,8 @@ def _spec(tmp_path: Path, *, workers: int = 2, slow: bool = False) -> Path:
     if slow:  # a slower plane: the drying stage lasts long enough to be interrupted
         text = text.replace("calendering_speed_um_per_us = 8.0",
                             "calendering_speed_um_per_us = 1.0")
+        # ... and its plane needs 8 times the steps of the tiny spec's cap.
+        text = text.replace("drying_max_steps = 200000", "drying_max_steps = 2000000")
     path = tmp_path / "f.toml"
     path.write_text(text)
     return path
@@ -176,6 +180,10 @@ def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monk
     structure = real.layout.stage_dir("structure")
     database = prepare_database(spec, SweepLayout(spec.sweep.output), sys.stdout)
     initial.build_inputs(structure_params(spec, real), database, structure)
+    # Published as the finished structure stage of this very spec (its fingerprint), so the
+    # sweep takes it as it is.
+    params = realisation_params(spec, real, database_fingerprint(database))
+    write_fingerprint(structure, params.fingerprints["structure"])
     state = initial.read_output(structure).state
     # A corrupt structure (two beads on one spot: the LJ force is singular) makes LAMMPS
     # blow up in the slurry stage of realisation 1 only.

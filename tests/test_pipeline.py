@@ -194,6 +194,9 @@ def test_changed_spec_is_refused_with_a_diff(swept, capsys):
 
 
 def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, capsys):
+    """A deeper degree continues the deepest pressing: only its pressing and release run. (A
+    degree between two others would change what the deeper pressings continue from, so their
+    fingerprints, and rerun them: tests/test_reliability.py.)"""
     import xarray as xr
 
     _, root = swept
@@ -201,7 +204,7 @@ def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, c
     work = root / "tiny.work" / "96-4"
     launches_before = (work / "r0000" / "launches.log").read_text().splitlines()
     grown = (root / "tiny.toml").read_text().replace("realisations = 2", "realisations = 3") \
-        .replace("compression_degrees = [0.15, 0.35]", "compression_degrees = [0.15, 0.25, 0.35]")
+        .replace("compression_degrees = [0.15, 0.35]", "compression_degrees = [0.15, 0.35, 0.4]")
     (root / "grown.toml").write_text(grown)
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
@@ -218,10 +221,10 @@ def test_extend_adds_a_realisation_and_a_degree_reusing_finished_stages(swept, c
     new = after.sel(realisation=[0, 1], degree=[0.0, 0.15, 0.35])
     assert np.array_equal(old.porosity.values, new.porosity.values)  # finished work reused
     relaunched = (work / "r0000" / "launches.log").read_text().splitlines()[len(launches_before):]
-    # Only the new degree: its pressing (on from 0.15) and its release.
-    assert sorted(line.split()[0].split(".")[1] for line in relaunched) == [
-        "calendering-0", "pressing-0"]
-    assert np.isfinite(after.porosity.sel(degree=0.25).values).all()
+    # Only the new degree: its pressing (on from 0.35) and its release.
+    assert sorted(line.split()[0].split("-")[0].lstrip(".") for line in relaunched) == [
+        "calendering", "pressing"]
+    assert np.isfinite(after.porosity.sel(degree=0.4).values).all()
     assert after.seed.sel(realisation=2).values.min() >= 1
 
 

@@ -96,3 +96,59 @@ def test_a_changed_particle_generator_never_reuses_the_old_database(tmp_path):
             mp.undo()
     assert paths[0] != paths[1] and all(p.exists() for p in paths)
     assert not list(tmp_path.glob("tiny.work/.*tmp*"))  # no half-written database left
+
+
+def test_a_foreign_client_is_refused_by_the_local_cluster():
+    """Another user on the machine, with credentials of their own, cannot reach the sweep's
+    workers through the scheduler's loopback port; the sweep's own client can."""
+    from distributed import Client
+    from distributed.security import Security
+
+    from mesosweep.cluster.local import start
+
+    cluster = start(1, 1)
+    try:
+        address = cluster.client.scheduler.address
+        assert address.startswith("tls://127.0.0.1:")
+        assert cluster.client.submit(sum, [1, 2]).result(timeout=30) == 3
+        with pytest.raises((OSError, TimeoutError)):
+            Client(address, security=Security.temporary(), timeout=5)
+        with pytest.raises((OSError, TimeoutError, TypeError)):
+            Client(address.replace("tls://", "tcp://"), timeout=5)
+    finally:
+        cluster.close()
+
+
+@pytest.mark.lammps
+def test_mpi_ranks_of_a_local_run_listen_on_no_network_interface(tmp_path):
+    """The local launcher's ranks exchange messages through shared memory and their process
+    manager talks to them through pipes: while a 2-rank stage runs, none of its processes
+    listens on any address but loopback."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from mesosweep.cluster.local import mpi_launcher
+    from mesosweep.stages.contract import RUNNER_MODULE
+    from mesosweep.stages.lammps_env import child_environment
+    from mesosweep.stages.protocol import Commands, Protocol
+    from tests.test_lammps_mpi import JKR_PAIR
+
+    Protocol("pair-test", (Commands((*JKR_PAIR, "run 400000")),), atoms=2).write(tmp_path)
+    proc = subprocess.Popen([*mpi_launcher(2), sys.executable, "-P", "-m", RUNNER_MODULE,
+                             str(tmp_path)], env=child_environment(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(4)  # MPI is initialised and the ranks are stepping
+        tree = psutil.Process(proc.pid)
+        family = [tree, *tree.children(recursive=True)]
+        assert len(family) >= 3  # the process manager and its two ranks
+        listening = [c.laddr for p in family for c in p.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+        assert proc.poll() is None, "the stage ended before it could be looked at"
+        assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
+    finally:
+        proc.kill()
+        proc.wait()
