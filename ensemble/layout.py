@@ -64,6 +64,10 @@ class RealisationLayout:
         name = STRUCTURE_FILE if stage == "structure" else STATE_FILE
         return self.stage_dir(stage, degree) / name
 
+    def final_state(self, degree: float) -> Path:
+        """The electrode at compression ``degree``: the dried film (0) or its calendered state."""
+        return self.state_file("drying") if degree == 0 else self.state_file("calendering", degree)
+
     @property
     def bead_map(self) -> Path:
         return self.stage_dir("structure") / BEAD_MAP_FILE
@@ -128,4 +132,10 @@ class SweepLayout:
         return self.workdir / f"{DATABASE_STEM}-{key[:16]}.npz"
 
     def realisation(self, case: str, index: int) -> RealisationLayout:
-        return RealisationLayout(self.workdir / case / f"r{index:04d}", f"{case}/r{index:04d}")
+        return RealisationLayout(self.workdir / case / f"r{index:04d}",
+                                 realisation_label(case, index))
+
+
+def realisation_label(case: str, index: int) -> str:
+    """How a realisation is named in progress lines, the store's messages and the live page."""
+    return f"{case}/r{index:04d}"

@@ -234,9 +234,9 @@ def run_analysis(params: RealisationParams, real: Realisation, degree: float,
 
     rec = Recorder(store_path, real)
     layout = real.layout
-    dried = layout.state_file("drying")
+    dried = layout.final_state(0.0)
     with rec.failures("analysis"), _staged(rec, "analysis", finish=False):
-        state = read_data(dried if degree == 0.0 else layout.state_file("calendering", degree))
+        state = read_data(layout.final_state(degree))
         an = params.analysis
         figures = measure(state, an.voxel_size_um, an.cbd_as, store.PROFILE_BINS,
                           reference=read_data(dried) if degree != 0.0 else None)

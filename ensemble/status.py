@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from mesosweep.ensemble.layout import realisation_label
 from mesosweep.ensemble.store import DONE, FAILED, QUEUED, RUNNING, STAGES
 
 STATES = ("queued", "running", "done", "failed")  # index = flag value in the store
@@ -127,9 +128,6 @@ def first_line(text: str) -> str:
     return ""
 
 
-def _label(case: str, index: int) -> str:
-    return f"{case}/r{index:04d}"  # as ensemble.plan.Realisation.label
-
 
 def _sweep_name(ds: xr.Dataset) -> str:
     try:
@@ -215,6 +213,10 @@ def summarise(ds: xr.Dataset, now: float | None = None,
     # Listed realisations are picked before their strings are read: a store of thousands of
     # failures costs no more to summarise than one with a few.
     in_flight = ordered(status == RUNNING, started)  # longest running first
+    def ident(c: int, r: int) -> dict[str, Any]:
+        return {"case": cases[c], "realisation": reals[r],
+                "label": realisation_label(cases[c], reals[r])}
+
     running = []
     for c, r in in_flight[:RUNNING_LIMIT]:
         flags = stage_status[c, r]
@@ -222,7 +224,7 @@ def summarise(ds: xr.Dataset, now: float | None = None,
         pending = [k for k, f in enumerate(flags) if f != DONE]
         k = now_in[-1] if now_in else (pending[0] if pending else None)
         running.append({
-            "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+            **ident(c, r),
             "stage": stages[k] if k is not None else None,
             "stages_done": int((flags == DONE).sum()), "stages_total": len(stages),
             "attempt": int(attempts[c, r]), "host": string("host", c, r),
@@ -236,7 +238,7 @@ def summarise(ds: xr.Dataset, now: float | None = None,
         flags = stage_status[c, r]
         bad = [stages[k] for k, f in enumerate(flags) if f == FAILED]
         failures.append({
-            "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+            **ident(c, r),
             "stage": bad[0] if bad else None, "attempts": int(attempts[c, r]),
             "error": first_line(string("error", c, r)), "log_tail": string("log_tail", c, r),
             "host": string("host", c, r), "job_id": string("job_id", c, r),
@@ -245,7 +247,7 @@ def summarise(ds: xr.Dataset, now: float | None = None,
 
     ended = ordered(((status == DONE) | (status == FAILED)) & np.isfinite(finished), finished)
     timeline = [{
-        "case": cases[c], "realisation": reals[r], "label": _label(cases[c], reals[r]),
+        **ident(c, r),
         "status": STATES[int(status[c, r])],
         "start": float(started[c, r]) if np.isfinite(started[c, r]) else None,
         "end": float(finished[c, r]),

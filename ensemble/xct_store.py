@@ -138,8 +138,7 @@ def size_like(store: str | Path, degree: float | None = None) -> tuple[float, fl
 
 def final_state_file(store: str | Path, case: str, realisation: int, degree: float) -> Path:
     """The final beads of a realisation at a compression degree (0: the dried electrode)."""
-    real = SweepLayout(Path(store)).realisation(case, realisation)
-    return real.state_file("drying") if degree == 0 else real.state_file("calendering", degree)
+    return SweepLayout(Path(store)).realisation(case, realisation).final_state(degree)
 
 
 def _box_in_plane(store: Path, ds: xr.Dataset, degree: float) -> tuple[float, float]:
