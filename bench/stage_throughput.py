@@ -6,7 +6,7 @@ running the same protocol rendered to a plain input, on the same beads, ranks an
 Goal ≥ 0.95.
 
 ``STAGE_DIR`` is any stage's work directory (``<work>/<case>/r0000/slurry``, ``drying``,
-``calendering-0.3270``): its protocol is cut to ``--steps`` steps per run (every ``run N`` and
+``calendering-0.327``): its protocol is cut to ``--steps`` steps per run (every ``run N`` and
 every convergence run; convergence never stops it early) so that both sides do the same work.
 """
 

@@ -14,6 +14,10 @@ Nothing listens beyond loopback, and nothing local is open to other users of the
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from distributed import Client, LocalCluster
 from distributed.security import Security
@@ -32,6 +36,24 @@ def mpi_launcher(ranks: int) -> tuple[str, ...]:
     return (env, SHARED_MEMORY_ONLY, executable("mpiexec.gforker"), "-n", str(ranks))
 
 
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start the workers with SIGINT ignored (they, and the MPI ranks they launch, inherit it).
+
+    Ctrl-C in a terminal signals the whole foreground process group: the driver alone must
+    handle it (stop the workers, queue again what was in flight); workers interrupted by it
+    would die mid-task, each printing its traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def start(workers: int, ranks_per_realisation: int) -> Cluster:
     """One single-threaded worker process per concurrent realisation, bound to localhost.
 
@@ -39,8 +61,9 @@ def start(workers: int, ranks_per_realisation: int) -> Cluster:
     one thread, and the dashboard stays on 127.0.0.1 unless the user tunnels to it.
     """
     security = Security.temporary()
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                           protocol="tls://", security=security, silence_logs=40)
+    with _workers_ignore_ctrl_c():
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                               protocol="tls://", security=security, silence_logs=40)
     client = Client(cluster, security=security)
     return Cluster(client, mpi_launcher(ranks_per_realisation), client.dashboard_link, "local")

@@ -10,7 +10,7 @@ wires them.
 
 Events are frozen dataclasses of plain values, so a subscriber can keep them, compare them or
 turn them into JSON. Times are seconds; a realisation is named by its label (``case/rNNNN``)
-and a stage by its folder name (``slurry``, ``pressing-0.1500`` …).
+and a stage by its folder name (``slurry``, ``pressing-0.15`` …).
 """
 
 from __future__ import annotations

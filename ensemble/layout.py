@@ -7,7 +7,7 @@ itself::
     sweep.workdir                                # quick.work/
     sweep.database(key)                          # quick.work/particles-<key>.npz
     real = sweep.realisation("96-4", 0)          # quick.work/96-4/r0000/
-    real.stage_dir("pressing", 0.15)             # quick.work/96-4/r0000/pressing-0.1500/
+    real.stage_dir("pressing", 0.15)             # quick.work/96-4/r0000/pressing-0.15/
     real.state_file("drying")                    # quick.work/96-4/r0000/drying/state.data
     real.fn("launches.log")                      # any file of the realisation's own
 
@@ -31,12 +31,14 @@ _ATTEMPT_SUFFIX = ".tmp"
 
 
 def degree_tag(degree: float) -> str:
-    """How a compression degree appears in folder names."""
-    return f"{degree:.4f}"
+    """How a compression degree appears in folder names and task keys: the shortest text that
+    reads back as exactly the same number (``0.15``, ``0.327``, ``1e-05``), so two degrees the
+    spec tells apart never share a folder."""
+    return repr(float(degree))
 
 
 def stage_label(stage: str, degree: float | None = None) -> str:
-    """A stage's folder name and label: ``slurry``, ``pressing-0.1500`` …"""
+    """A stage's folder name and label: ``slurry``, ``pressing-0.15`` …"""
     return stage if degree is None else f"{stage}-{degree_tag(degree)}"
 
 
@@ -125,6 +127,11 @@ class SweepLayout:
     def workdir(self) -> Path:
         """Beside the store, named after it: every realisation's stage folders."""
         return self.store.with_name(self.store.stem + WORK_SUFFIX)
+
+    @property
+    def lease(self) -> Path:
+        """Who runs the sweep now (ensemble.lease): one driver per store."""
+        return self.workdir / "driver.lease"
 
     def database(self, key: str) -> Path:
         """The particle database a synthetic sweep generates (once, shared by all), named by

@@ -255,11 +255,13 @@ def finish(spec: Spec, real: Realisation, store_path: Path | None, dried: dict,
               sum(b["steps"] for b in branches))
     rec.stage("analysis", store.DONE)
     wall = time.time() - dried["started_at"]
-    metrics = {name: np.stack([np.asarray(per[d][name], dtype=float) for d in degs])
-               for name in METRICS}
-    rec.write(**metrics, springback=np.array([per[d]["springback"] for d in degs]),
-              slurry_density=dried["slurry_density_g_cm3"], wall_time=wall,
-              lammps_launches=launches, finished_at=time.time(), status=store.DONE)
+    values = {name: np.stack([np.asarray(per[d][name], dtype=float) for d in degs])
+              for name in METRICS}
+    values.update(springback=np.array([per[d]["springback"] for d in degs]),
+                  slurry_density=dried["slurry_density_g_cm3"], wall_time=wall,
+                  lammps_launches=launches, finished_at=time.time())
+    digest = store.record_digest(rec.group, values) if rec.group is not None else ""
+    rec.write(**values, record_digest=digest, status=store.DONE)
     return {"case_index": real.case_index, "index": real.index, "per_degree": per,
             "slurry_density_g_cm3": dried["slurry_density_g_cm3"], "launches": launches,
             "wall_s": wall, "attempt": dried["attempt"]}

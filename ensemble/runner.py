@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import xarray as xr
+import zarr
 
-from mesosweep.ensemble import resume, store
+from mesosweep.ensemble import lease, resume, store
 from mesosweep.ensemble.events import (
     EventBus,
     RealisationDone,
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     from distributed import Future
 
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
+INTERRUPTED = 130  # exit status of a run stopped by Ctrl-C or a signal (128 + SIGINT)
 
 
 def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
@@ -76,11 +81,9 @@ def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
 
 def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
                     extend: bool) -> None:
+    """Create the store, or resume (or grow) it after :func:`_check_store` agreed."""
     path = spec.sweep.output
     if path.exists():
-        if not is_mesosweep_store(path):
-            raise SpecError([f"sweep.output: {path} exists and is not a mesosweep store; "
-                             "choose another output or remove it"])
         growth = resume.check(path, spec, extend)
         if growth:
             resume.grow(path, spec)
@@ -89,9 +92,37 @@ def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
             print(f"store: extended {path}: {changes}", file=out, flush=True)
         else:
             print(f"store: resuming {path}", file=out, flush=True)
+        _repair(path, realisations, out)
         return
     store.create(path, spec, realisations, lammps_version())
     print(f"store: created {path}", file=out, flush=True)
+
+
+def check_store(spec: Spec, extend: bool) -> str:
+    """What running ``spec`` would do to its store: 'create', 'resume' or 'extend'; raises
+    :class:`SpecError` when it would refuse (another sweep's store, or not a store). Reads only."""
+    path = spec.sweep.output
+    if not path.exists():
+        return "create"
+    if not is_mesosweep_store(path):
+        raise SpecError([f"sweep.output: {path} exists and is not a mesosweep store; "
+                         "choose another output"])
+    return "extend" if resume.check(path, spec, extend) else "resume"
+
+
+def _repair(path: Path, realisations: list[Realisation], out: TextIO) -> None:
+    """Queue again every done realisation whose records were lost or damaged since it finished:
+    its stages are reused, its analysis and records are made anew."""
+    damaged = store.verify(path)
+    if not damaged:
+        return
+    group = store.writer(path)
+    for real in realisations:
+        names = damaged.get((real.case_index, real.index))
+        if names:
+            print(f"store: {real.label} lost or damaged records ({', '.join(names[:5])}"
+                  f"{', …' if len(names) > 5 else ''}): making them again", file=out, flush=True)
+            store.write_realisation(group, real.case_index, real.index, {"status": store.QUEUED})
 
 
 def _outcome(fut: Future, real: Realisation, degs: tuple[float, ...], position: int,
@@ -123,17 +154,47 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
     if events is None:
         events = EventBus()
         events.subscribe(ProgressPrinter(out))
+    check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
+    check_store(spec, extend)  # refused here, before anything is written
+    path = spec.sweep.output
+    sweep = SweepLayout(path)
+    held = lease.acquire(sweep.lease, path)
+    try:
+        with _stop_on_signals():
+            return _run(spec, sweep, out, extend, submit_one, events, held)
+    finally:
+        lease.release(sweep.lease, held)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a batch system's or a closed terminal's stop) stop the driver as
+    Ctrl-C does: the run ends cleanly and can be resumed."""
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
+         submit_one: Callable[..., Future], events: EventBus, held: lease.Lease) -> int:
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
     from mesosweep.cluster import start as start_cluster  # noqa: PLC0415
 
-    check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
     realisations = plan(spec)
     _open_or_create(spec, realisations, out, extend)
-    path = spec.sweep.output
+    path = sweep.store
     status = store.read_values(path, "status")
     todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]
-    sweep = SweepLayout(path)
     database = prepare_database(spec, sweep, out)
     degs = degrees(spec)
     failed = 0
@@ -145,8 +206,9 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
         started = time.perf_counter()
         n = 0
         interrupted = True
+        futures: dict[Future, Realisation] = {}
+        beat = time.monotonic()
         try:
-            futures = {}
             group = store.writer(path)
             for real in todo:
                 store.write_realisation(group, real.case_index, real.index,
@@ -173,11 +235,16 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                     finished = set()
                 for event in watcher.poll():
                     events.publish(event)
+                if time.monotonic() - beat > lease.HEARTBEAT_S:
+                    held = lease.heartbeat(sweep.lease, held)
+                    beat = time.monotonic()
                 for fut in finished:
                     real = futures.pop(fut)
                     elapsed = time.perf_counter() - started
                     attempts = int(group["attempts"][real.case_index, real.index])
                     outcome = _outcome(fut, real, degs, n + 1, len(todo), elapsed)
+                    if isinstance(outcome, RealisationFailed):
+                        _record_failure(group, real, outcome.error)
                     events.publish(outcome)
                     if isinstance(outcome, RealisationDone):
                         n += 1
@@ -195,14 +262,41 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
                     if waiting:
                         pending.add(submit(waiting.pop(0)))
             interrupted = False
+        except KeyboardInterrupt as stop:
+            print(f"\ninterrupted ({stop or 'Ctrl-C'}): stopping the workers; the "
+                  f"{len(futures)} realisation(s) in flight are queued again. Rerun the same "
+                  "command to resume.", file=out, flush=True)
         finally:
             # Before the workers go: a live page lets open pages fetch the final state first.
             events.publish(SweepFinished(path, n, failed, interrupted))
             cluster.close()
+            if interrupted:
+                _requeue(path, list(futures.values()))
+        if interrupted:
+            return INTERRUPTED
     else:
         print("nothing to do: every realisation is done", file=out, flush=True)
     print_summary(path, out)
     return 1 if failed else 0
+
+
+def _record_failure(group: zarr.Group, real: Realisation, error: str) -> None:
+    """A realisation that failed where its worker could not say so (the worker died, or the
+    final write failed): the driver records it, so the store never keeps saying running."""
+    i = (real.case_index, real.index)
+    if int(group["status"][i]) != store.FAILED:
+        store.write_realisation(group, *i, {"error": error, "finished_at": time.time(),
+                                            "status": store.FAILED})
+
+
+def _requeue(path: Path, realisations: list[Realisation]) -> None:
+    """After an interruption, with the workers gone: what was in flight is queued, not running."""
+    group = store.writer(path)
+    for real in realisations:
+        i = (real.case_index, real.index)
+        stages = group["stage_status"][i]
+        stages[stages == store.RUNNING] = store.QUEUED
+        store.write_realisation(group, *i, {"stage_status": stages, "status": store.QUEUED})
 
 
 def print_summary(path: Path, out: TextIO) -> None:

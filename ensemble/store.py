@@ -24,6 +24,7 @@ before the status that vouches for them, so an interrupted write leaves the old 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import platform
 import warnings
@@ -127,6 +128,10 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
         # Variable-length strings: zarr v3 specifies them, unlike fixed-width unicode.
         "host": xr.Variable(dims2, np.full(shape2, "", dtype=object),
                             {"description": "host that ran the last attempt"}),
+        "record_digest": xr.Variable(dims2, np.full(shape2, "", dtype=object),
+                                     {"description": "per variable, a hash of the values the "
+                                      "realisation's last task wrote (JSON): mesosweep status "
+                                      "--verify checks them"}),
         "error": xr.Variable(dims2, np.full(shape2, "", dtype=object),
                              {"description": "first line of the last failure ('' if none)"}),
         "seed": xr.Variable(("case", "realisation", "stream"), seeds,
@@ -255,6 +260,38 @@ def write_stage(target: Path | zarr.Group, case_index: int, index: int, stage: s
         group["stage_wall_time"][case_index, index, k] = wall_time_s
         group["stage_steps"][case_index, index, k] = steps
     group["stage_status"][case_index, index, k] = status
+
+
+def _digest(values: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()[:16]
+
+
+def record_digest(target: Path | zarr.Group, values: dict[str, object]) -> str:
+    """What :func:`verify` checks a realisation's ``values`` against: per variable, a hash of
+    the values as the store holds them (its dtype), as JSON."""
+    group = _group(target)
+    return json.dumps({name: _digest(np.asarray(value, dtype=group[name].dtype))
+                       for name, value in sorted(values.items())}, separators=(",", ":"))
+
+
+def verify(target: Path | zarr.Group) -> dict[tuple[int, int], list[str]]:
+    """Every done realisation whose records differ from what its last task wrote: (case
+    index, realisation index) -> the variables that differ (a lost chunk reads back as the fill
+    value, a damaged one as other values). A realisation with no digest (a store from before
+    digests) is not checked."""
+    group = _group(target, mode="r")
+    if "record_digest" not in group:
+        return {}
+    status, digests = group["status"][...], group["record_digest"][...]
+    wanted = {}
+    for c, r in zip(*np.nonzero(status == DONE), strict=True):
+        if digests[c, r]:
+            wanted[int(c), int(r)] = json.loads(digests[c, r])
+    names = sorted({name for d in wanted.values() for name in d})
+    arrays = {name: group[name][...] for name in names}
+    return {key: bad for key, expected in wanted.items()
+            if (bad := [name for name, sha in expected.items()
+                        if _digest(arrays[name][key]) != sha])}
 
 
 def read_values(target: Path | zarr.Group, name: str) -> np.ndarray:

@@ -69,8 +69,9 @@ class StoreError(MesosweepError):
     """A results store cannot be used as asked (another sweep's, damaged, or incompatible)."""
 
 
-class ClusterError(MesosweepError):
-    """The batch system refused the workers' jobs; the message names the spec fields to check."""
+class ClusterError(InputError):
+    """The batch system refused the job script made from the spec's [cluster] fields; the
+    message names the fields to check."""
 
 
 class StageError(MesosweepError):

@@ -54,7 +54,7 @@ def test_the_terminal_lines_are_those_of_the_runner():
         STARTED,
         RealisationQueued("96-4/r0000"),
         StageStarted("96-4/r0000", "slurry"),
-        StageDone("96-4/r0000", "pressing-0.1500", 3657, 0.345, 2.06e6),
+        StageDone("96-4/r0000", "pressing-0.15", 3657, 0.345, 2.06e6),
         StageFailed("96-4/r0000", "drying"),
         RealisationDone("96-4/r0000", 1, 2, elapsed_s=25.2, wall_s=18.4,
                         porosity=(0.513, 0.4891, 0.48754)),
@@ -67,7 +67,7 @@ def test_the_terminal_lines_are_those_of_the_runner():
         "dashboard http://127.0.0.1:8787/status",
         None,
         "  96-4/r0000 slurry: running",
-        "  96-4/r0000 pressing-0.1500: done, 3657 steps in 0.3 s (2.06e+06 atom-steps/s)",
+        "  96-4/r0000 pressing-0.15: done, 3657 steps in 0.3 s (2.06e+06 atom-steps/s)",
         "  96-4/r0000 drying: failed",
         "[1/2] 96-4/r0000 done in 18 s (25 s into the sweep); porosity by degree: "
         "0.513 0.489 0.488",
@@ -115,7 +115,7 @@ def _watch(tmp_path: Path) -> None:
     pressing.mkdir()
     _result(pressing, "failed")
     assert watcher.poll() == [StageDone("96-4/r0000", "slurry", 9500, 0.9, 1.62e6),
-                              StageFailed("96-4/r0000", "pressing-0.1500")]
+                              StageFailed("96-4/r0000", "pressing-0.15")]
     assert watcher.poll() == []
 
 

@@ -111,7 +111,7 @@ def test_worker_killed_mid_realisation_reruns_only_that_stage(tmp_path):
     # No torn or duplicate record: one published directory per stage, no leftovers.
     assert not list(work.glob(".*.tmp"))
     assert sorted(d.name for d in work.iterdir() if d.is_dir()) == [
-        "calendering-0.1500", "calendering-0.3500", "drying", "pressing-0.1500", "pressing-0.3500",
+        "calendering-0.15", "calendering-0.35", "drying", "pressing-0.15", "pressing-0.35",
         "slurry", "structure"]
 
 

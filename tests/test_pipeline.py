@@ -148,8 +148,8 @@ def test_summary_gives_mean_and_spread_and_a_dash_where_one_realisation_has_no_s
 def test_progress_reports_each_stage(swept):
     _, root = swept
     log = (root / "run.log").read_text()
-    for stage in ("slurry", "drying", "pressing-0.1500", "calendering-0.1500", "pressing-0.3500",
-                  "calendering-0.3500"):
+    for stage in ("slurry", "drying", "pressing-0.15", "calendering-0.15", "pressing-0.35",
+                  "calendering-0.35"):
         assert f"96-4/r0000 {stage}: done" in log
 
 

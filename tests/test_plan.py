@@ -35,6 +35,7 @@ def test_one_dried_electrode_feeds_a_pressing_chain_and_analysis_follows_each_st
     spec = load_spec(tiny_spec())
     real = plan(spec)[0]
     client = RecordingClient()
+    (tmp_path / "db.npz").write_bytes(b"a database, by its fingerprint")
     final = submit_realisation(client, spec, real, tmp_path / "db.npz", ("mpiexec",), None)
     by_name = {}
     for key, (name, args) in client.tasks.items():

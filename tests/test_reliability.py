@@ -46,8 +46,8 @@ def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path
     assert _run(tmp_path, spec) == 0
     work = tmp_path / "tiny.work" / "96-4" / "r0000"
     first = _launched(work)
-    calendering = ["calendering-0.1500", "calendering-0.3500", "pressing-0.1500",
-                   "pressing-0.3500"]  # the releases and later pressings run side by side
+    calendering = ["calendering-0.15", "calendering-0.35", "pressing-0.15",
+                   "pressing-0.35"]  # the releases and later pressings run side by side
     assert sorted(first) == sorted(["slurry", "drying", *calendering])
     before = xr.open_zarr(tmp_path / "tiny.zarr").load()
 
@@ -152,3 +152,198 @@ def test_mpi_ranks_of_a_local_run_listen_on_no_network_interface(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_degrees_the_spec_tells_apart_never_share_a_folder():
+    """Folders and task keys name a degree by the shortest text that reads back exactly."""
+    from mesosweep.ensemble.layout import RealisationLayout, degree_tag, parse_stage_dir
+
+    degrees = [0.15, 0.15000001, 1e-5, 0.327, 0.9]
+    layout = RealisationLayout(Path("/work"), "96-4/r0000")
+    names = [layout.stage_dir("pressing", d).name for d in degrees]
+    assert len(set(names)) == len(degrees)
+    assert [parse_stage_dir(n) for n in names] == [("pressing", d) for d in degrees]
+    assert all(float(degree_tag(d)) == d for d in degrees)
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_a_sweep_killed_mid_slurry_and_resumed_equals_one_never_interrupted(tmp_path):
+    """Same spec and seed, same numbers, bit for bit, however the run was interrupted: the
+    resumed realisation reads its initial structure back from the file the killed run wrote,
+    and every stage hands the next its beads at full precision."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
+                                                                   "realisations = 1")
+    runs = {}
+    for name in ("straight", "killed"):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "tiny.toml").write_text(text)
+        if name == "killed":
+            proc = subprocess.Popen([sys.executable, "-m", "mesosweep.cli", "run", "tiny.toml"],
+                                    cwd=root, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            deadline = time.monotonic() + 120
+            work = root / "tiny.work" / "96-4" / "r0000"
+            while not list(work.glob(".slurry.*.tmp/log.lammps")):
+                assert time.monotonic() < deadline and proc.poll() is None, "no slurry ran"
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGKILL)  # driver, workers and LAMMPS together
+            proc.wait()
+            assert not (work / "slurry").exists()  # it was killed mid-slurry
+        assert _run(root, root / "tiny.toml") == 0
+        runs[name] = xr.open_zarr(root / "tiny.zarr").load()
+    straight, resumed = runs["straight"], runs["killed"]
+    assert int(resumed.attempts.values[0, 0]) == 2
+    for name, var in straight.data_vars.items():
+        if var.dtype.kind == "f" and "units" in var.attrs and var.attrs["units"] != "s" \
+                and not name.endswith("_at"):
+            assert np.array_equal(var.values, resumed[name].values, equal_nan=True), name
+
+
+def test_a_second_driver_of_a_store_is_refused_and_a_dead_ones_lease_is_taken(tmp_path):
+    """One driver per store: a live lease refuses a second driver, naming who holds it; the
+    lease of a process that is gone (or whose pid now belongs to another program) is taken."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mesosweep.ensemble import lease
+    from mesosweep.errors import StoreError
+
+    path, store = tmp_path / "driver.lease", tmp_path / "s.zarr"
+    mine = lease.acquire(path, store)
+    with pytest.raises(StoreError, match=f"pid {os.getpid()}"):
+        lease.acquire(path, store)
+    lease.release(path, mine)
+    # A driver that died without giving its lease back.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    gone = dict(json.loads(path.read_text()) if path.exists() else vars(mine))
+    gone.update(pid=int(dead.stdout), process_started=0.0)
+    path.write_text(json.dumps(gone))
+    assert lease.acquire(path, store).pid == os.getpid()
+    # A pid recycled by another program: its start time differs, the lease is dead.
+    recycled = dict(vars(mine), pid=1, process_started=0.0)
+    path.write_text(json.dumps(recycled))
+    assert lease.acquire(path, store).pid == os.getpid()
+    # On another host, only the heartbeat tells: a fresh one holds, a stale one does not.
+    other = dict(vars(mine), host="elsewhere", pid=1)
+    path.write_text(json.dumps(other))
+    with pytest.raises(StoreError, match="host elsewhere"):
+        lease.acquire(path, store)
+    path.write_text(json.dumps(dict(other, heartbeat=other["heartbeat"] - lease.STALE_AFTER_S)))
+    assert lease.acquire(path, store).host != "elsewhere"
+
+
+def _one_realisation(root: Path, slow: bool = False) -> Path:
+    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
+                                                                   "realisations = 1")
+    if slow:  # a slow plane: the drying lasts long enough to act while it runs
+        text = text.replace("calendering_speed_um_per_us = 8.0",
+                            "calendering_speed_um_per_us = 1.0")
+        text = text.replace("drying_max_steps = 200000", "drying_max_steps = 2000000")
+    spec = root / "tiny.toml"
+    spec.write_text(text)
+    return spec
+
+
+def _driver(root: Path):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "mesosweep.cli", "run", "tiny.toml"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+
+
+def _until(condition, what: str, timeout: float = 180) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_a_lost_chunk_is_found_by_verify_and_made_again_by_a_resume(tmp_path, capsys):
+    spec = _one_realisation(tmp_path)
+    assert _run(tmp_path, spec) == 0
+    store = tmp_path / "tiny.zarr"
+    before = xr.open_zarr(store).load()
+    launches = _launched(tmp_path / "tiny.work" / "96-4" / "r0000")
+    assert main(["status", str(store), "--verify"]) == 0
+    for chunk in (store / "porosity" / "c").rglob("*"):
+        if chunk.is_file():
+            chunk.unlink()  # the realisation's porosity chunk is gone
+    capsys.readouterr()
+    assert main(["status", str(store), "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert "96-4/r0000: records lost or damaged: porosity" in out
+    assert _run(tmp_path, spec) == 0
+    assert "96-4/r0000 lost or damaged records (porosity): making them again" in \
+        capsys.readouterr().out
+    after = xr.open_zarr(store).load()
+    assert np.array_equal(after.porosity.values, before.porosity.values)  # made again, exactly
+    assert _launched(tmp_path / "tiny.work" / "96-4" / "r0000") == launches  # no LAMMPS rerun
+    assert main(["status", str(store), "--verify"]) == 0
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_two_drivers_on_one_store_the_second_is_refused(tmp_path, capsys):
+    """The second driver touches nothing: the first one's stages run on and its sweep ends done."""
+    spec = _one_realisation(tmp_path, slow=True)
+    first = _driver(tmp_path)
+    work = tmp_path / "tiny.work" / "96-4" / "r0000"
+    try:
+        _until(lambda: list(work.glob(".drying.*.tmp/log.lammps")), "the first driver's drying")
+        running = next(work.glob(".drying.*.tmp"))
+        assert _run(tmp_path, spec) == 1
+        err = capsys.readouterr().err
+        assert "is being run by another driver" in err and f"pid {first.pid}" in err
+        assert running.exists()  # its running stage was left alone
+        out, _ = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, out
+    ds = xr.open_zarr(tmp_path / "tiny.zarr").load()
+    assert (ds.status.values == 2).all() and (ds.attempts.values == 1).all()
+    assert not (tmp_path / "tiny.work" / "driver.lease").exists()  # given back at the end
+
+
+@pytest.mark.lammps
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_leaves_nothing_running(tmp_path):
+    """Ctrl-C (SIGINT to the terminal's process group) mid-stage: no traceback, exit status 130,
+    what was in flight is queued again, the lease is given back; the same command resumes."""
+    import os
+    import signal
+
+    spec = _one_realisation(tmp_path, slow=True)
+    driver = _driver(tmp_path)
+    work = tmp_path / "tiny.work" / "96-4" / "r0000"
+    try:
+        _until(lambda: list(work.glob(".drying.*.tmp/log.lammps")), "the drying")
+        os.killpg(driver.pid, signal.SIGINT)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 130, out
+    assert "Traceback" not in out and "Rerun the same command to resume" in out
+    ds = xr.open_zarr(tmp_path / "tiny.zarr").load()
+    assert int(ds.status.values[0, 0]) == 0  # queued, not running
+    assert 1 not in ds.stage_status.values  # no stage says running
+    assert not (tmp_path / "tiny.work" / "driver.lease").exists()
+    assert _run(tmp_path, spec) == 0

@@ -34,19 +34,30 @@ def run(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print(f"mesosweep: invalid sweep spec\n{exc}", file=sys.stderr)
         return 2
-    if args.check:
+    from mesosweep.ensemble.runner import check_store, run_sweep  # noqa: PLC0415
+    from mesosweep.errors import InputError, MesosweepError  # noqa: PLC0415
+
+    if args.check:  # every check the run makes before it writes anything; nothing is written
+        try:
+            action = check_store(spec, args.extend)
+        except InputError as exc:
+            print(f"mesosweep: {exc}", file=sys.stderr)
+            return 2
         print(f"{args.spec}: valid; {len(plan(spec))} realisation(s) x "
               f"{len(spec.process.compression_degrees)} compression degree(s) -> "
-              f"{spec.sweep.output}")
+              f"{spec.sweep.output} (would {action} it)")
         return 0
-    from mesosweep.cluster.base import ClusterError  # noqa: PLC0415
-    from mesosweep.ensemble.runner import run_sweep  # noqa: PLC0415
-
     try:
         return run_sweep(spec, extend=args.extend, events=progress_views(sys.stdout))
-    except (SpecError, ClusterError) as exc:
+    except InputError as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
+    except MesosweepError as exc:  # the store is busy, the batch system refused the jobs …
+        print(f"mesosweep: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the workers started: nothing to stop
+        print("\nmesosweep: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
 
 
 def progress_views(out: TextIO) -> EventBus:

@@ -40,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="SECONDS",
                    help=f"refresh every SECONDS (default {WATCH_DEFAULT_S:g}) until Ctrl-C or "
                         "until the sweep is idle")
+    p.add_argument("--verify", action="store_true",
+                   help="check every record of every done realisation against what its last "
+                        "task wrote (a lost or damaged chunk is found); exit status 1 if any "
+                        "differs (rerunning the sweep's command makes them again)")
     p.add_argument("--serve", nargs="?", type=int, const=0, default=None, metavar="PORT",
                    help="serve the live page for this store on 127.0.0.1:PORT (default: a free "
                         "port; address from MESOSWEEP_DASHBOARD_HOST) until Ctrl-C")
@@ -55,16 +59,49 @@ def _show(store: Path, as_json: bool, clear: bool, lines: bool = False) -> bool:
     from mesosweep.ensemble.status import read_summary, render_text  # noqa: PLC0415
 
     summary = read_summary(store)
+    summary["driver"] = _driver(store)
     jobs = slurm_jobs()
     if as_json:
         summary["slurm_jobs"] = jobs
         print(json.dumps(summary, indent=None if lines else 2, sort_keys=True), flush=True)
     else:
         text = render_text(summary)
+        if summary["driver"] is not None:
+            d = summary["driver"]
+            text += (f"\ndriver: host {d['host']}, pid {d['pid']}, since {d['since']} "
+                     f"({'running' if d['alive'] else 'gone: rerun its command to resume'})")
         if jobs is not None:
             text += "\n\n" + render_slurm(jobs)
         print((CLEAR if clear else "") + text, flush=True)
     return bool(summary["complete"])
+
+
+def _driver(store: Path) -> dict | None:
+    """The driver that holds the store's lease (None: no driver has it)."""
+    from mesosweep.ensemble import lease  # noqa: PLC0415
+    from mesosweep.ensemble.layout import SweepLayout  # noqa: PLC0415
+
+    held = lease.read(SweepLayout(store).lease)
+    if held is None:
+        return None
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(held.since))
+    return {"host": held.host, "pid": held.pid, "since": since, "alive": held.alive()}
+
+
+def _verify(store: Path) -> int:
+    from mesosweep.ensemble import store as results  # noqa: PLC0415
+    from mesosweep.ensemble.layout import realisation_label  # noqa: PLC0415
+
+    group = results.writer(store)
+    cases = [str(c) for c in group["case"][...]]
+    done = int((group["status"][...] == results.DONE).sum())
+    damaged = results.verify(group)
+    for (c, r), names in sorted(damaged.items()):
+        print(f"{realisation_label(cases[c], r)}: records lost or damaged: {', '.join(names)}")
+    print(f"verified {done} done realisation(s): "
+          + (f"{len(damaged)} with lost or damaged records; rerun the sweep's command to make "
+             "them again" if damaged else "every record as written"))
+    return 1 if damaged else 0
 
 
 def _watch(store: Path, every: float, as_json: bool) -> int:
@@ -118,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
               "`mesosweep run` wrote); give the sweep.output path of the spec",
               file=sys.stderr)
         return 2
+    if args.verify:
+        return _verify(args.store)
     if args.serve is not None:
         if not 0 <= args.serve <= 65535:
             print("mesosweep status: --serve PORT must be 0 … 65535", file=sys.stderr)
