@@ -25,7 +25,8 @@ from typing import Any, TypeVar, dataclass_transform
 from mesosweep.cluster import KINDS as CLUSTER_KINDS
 
 __all__ = [
-    "SCHEMA_VERSION", "SEED_MIN", "SEED_MAX", "MAX_COMPRESSION_DEGREE", "CLUSTER_KINDS",
+    "SCHEMA_VERSION", "SEED_MIN", "SEED_MAX", "MAX_COMPRESSION_DEGREE", "MAX_RUN_STEPS",
+    "PARTICLE_DIAMETER_UM", "VOXEL_SIZE_UM", "DENSITY_G_CM3", "CLUSTER_KINDS",
     "PARTICLE_SOURCES", "STRUCTURE_SHAPES", "CBD_AS", "PSD_SAMPLINGS", "REQUIRED", "FieldInfo",
     "spec_field", "section", "fields_of", "field_info", "is_section", "Spec", "SweepSection",
     "ClusterSection", "ParticlesSection", "StructureSection", "Formulation", "ProcessSection",
@@ -39,6 +40,19 @@ SEED_MAX = 900_000_000
 # Beyond this the compression plane would crush the electrode into the current collector.
 MAX_COMPRESSION_DEGREE = 0.9
 
+# What the model can represent. Each bound says why next to the field that uses it; a value
+# beyond one cannot describe an electrode, or cannot finish (the plan, the synthetic volume or
+# the structure would grow without end).
+#: LAMMPS's `run N` takes N below 2^31 (a 32-bit step count).
+MAX_RUN_STEPS = 2**31 - 1
+#: Secondary particles of battery electrodes are about 1 to 50 µm across; 0.1 µm to 0.5 mm
+#: leaves room for any powder while keeping a particle inside a simulated film.
+PARTICLE_DIAMETER_UM = (0.1, 500.0)
+#: Voxel edges of X-ray tomography: nano-CT about 0.01 µm, laboratory micro-CT up to ~100 µm.
+VOXEL_SIZE_UM = (0.01, 100.0)
+#: Density of any solid: the densest elements (osmium, iridium) reach 22.6 g/cm³.
+DENSITY_G_CM3 = (0.1, 25.0)
+
 PARTICLE_SOURCES = ("synthetic", "database")
 STRUCTURE_SHAPES = ("real", "sphere")
 CBD_AS = ("solid", "pore")
@@ -47,6 +61,14 @@ PSD_SAMPLINGS = ("independent", "stratified")  # mirrors stages.structure.PSD_SA
 # Names become directory names and store labels: never starting with a dot or dash.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+# A batch job's memory: a number and a unit, one token (a space would split the directive).
+# KB is 1000 bytes and KiB 1024, as Dask reads them.
+MEMORY_PATTERN = r"(\d+(?:\.\d+)?)([KMGTkmgt][Ii]?[Bb])"
+MEMORY_RULE = "a number and a unit KB MB GB TB (or KiB MiB GiB TiB), without a space"
+# Process temperatures: above 2000 K every electrode material has melted or burnt.
+MAX_TEMPERATURE_K = 2000.0
+TEMPERATURE_WHY = "kelvin; at 2000 K every electrode material has melted or burnt"
+RUN_STEPS_WHY = "LAMMPS runs at most 2^31 - 1 steps at once"
 # Queue, account and host names go into batch-script directives: no spaces, quotes or shell.
 BATCH_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@+,:-]{0,127}"
 BATCH_NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ @ + , : -, starting with a letter or digit"
@@ -159,7 +181,9 @@ class SweepSection:
         ge=SEED_MIN, le=SEED_MAX, why="LAMMPS seed range", example="12345",
         doc="every realisation's seeds derive from it (the derivation belongs to the plan)")
     realisations: int = spec_field(
-        ge=1, example="3", doc="random realisations per formulation")
+        ge=1, le=10_000, example="3",
+        why="each one is a whole LAMMPS pipeline, and the plan and the store hold one entry each",
+        doc="random realisations per formulation")
     # Absolute; a relative path in the file is taken from the current directory.
     output: Path = spec_field(example='"my-sweep.zarr"', doc="the results store (zarr)")
 
@@ -173,11 +197,13 @@ class ClusterSection:
         doc="this machine, or batch jobs through dask-jobqueue (Slurm is tested on a real "
             "single-node Slurm; PBS, LSF and SGE by their job scripts)")
     workers: int = spec_field(
-        1, ge=1,
+        1, ge=1, le=4096, why="Dask workers, one batch job or process each, held at once",
         doc="Dask workers; the runner keeps one realisation in flight per worker and submits "
             "the next as one ends, so realisations finish one by one in plan order (a "
             "realisation's parallel calendering branches may still use idle workers)")
-    ranks_per_realisation: int = spec_field(1, ge=1, doc="MPI ranks of each LAMMPS run")
+    ranks_per_realisation: int = spec_field(
+        1, ge=1, le=65_536, why="the largest LAMMPS runs use some 10^4 to 10^5 ranks",
+        doc="MPI ranks of each LAMMPS run")
     queue: str | None = spec_field(
         None, pattern=BATCH_NAME_PATTERN, rule=BATCH_NAME_RULE, example='"compute"',
         doc="Slurm partition / PBS queue")
@@ -189,13 +215,13 @@ class ClusterSection:
         rule='"HH:MM:SS" with minutes and seconds 00-59',
         doc="wall time of each worker's batch job")
     memory: str = spec_field(
-        "4GB", pattern=r"(\d+(?:\.\d+)?)\s*([KMGTkmgt][Ii]?[Bb])", example='"16GiB"',
-        rule="a number and a unit KB MB GB TB (or KiB MiB GiB TiB)",
-        doc="memory of each worker's batch job")
+        "4GB", pattern=MEMORY_PATTERN, example='"16GiB"', rule=MEMORY_RULE,
+        why="it goes into one batch-script directive",
+        doc="memory of each worker's batch job (KB = 1000 bytes, KiB = 1024 bytes)")
     job_extra_directives: tuple[str, ...] = spec_field(
         (), example='["--exclusive"]', doc="extra #SBATCH / #PBS options")
     max_attempts: int = spec_field(
-        2, ge=1,
+        2, ge=1, le=100, why="each attempt reruns the realisation's failed LAMMPS stages",
         doc="a realisation whose stage fails is started at most this often (a killed worker's "
             "task is rescheduled by Dask and counts as an attempt too)")
     adaptive: bool = spec_field(
@@ -218,13 +244,19 @@ class ParticlesSection:
         "synthetic", choices=PARTICLE_SOURCES,
         doc="generate particles, or read a database built from XCT")
     voxel_size_um: float = spec_field(
-        0.642, gt=0, unit="µm", doc="voxel size of the (synthetic) XCT volume (paper: 0.642)")
-    count: int = spec_field(200, ge=1, doc="synthetic: secondary particles generated")
+        0.642, ge=VOXEL_SIZE_UM[0], le=VOXEL_SIZE_UM[1], unit="µm",
+        why="XCT voxels: nano-CT to laboratory micro-CT",
+        doc="voxel size of the (synthetic) XCT volume (paper: 0.642)")
+    count: int = spec_field(
+        200, ge=1, le=100_000, why="a database of a few thousand particles covers any PSD",
+        doc="synthetic: secondary particles generated")
     diameter_range_um: tuple[float, float] = spec_field(
-        (2.0, 14.0), gt=0, unit="µm",
+        (2.0, 14.0), ge=PARTICLE_DIAMETER_UM[0], le=PARTICLE_DIAMETER_UM[1], unit="µm",
+        why="secondary particles of electrodes",
         doc="synthetic: range of volume-equivalent diameters (paper PSD: 2-14)")
     min_voxels: int = spec_field(
-        27, ge=1, unit="voxels", doc="fragments smaller than this are dropped")
+        27, ge=1, le=10**9, unit="voxels", why="10^9 voxels is a whole tomogram",
+        doc="fragments smaller than this are dropped")
     # Absolute; a relative path is taken from the spec's folder.
     database: Path | None = spec_field(
         None, example='"particles.db"', doc="the particle database")
@@ -238,21 +270,28 @@ class StructureSection:
         "real", choices=STRUCTURE_SHAPES,
         doc="XCT particle shapes, or spheres with the same PSD")
     downsample: int = spec_field(
-        2, ge=1, unit="voxels", doc="voxels merged per axis before beads replace them")
+        2, ge=1, le=16, unit="voxels",
+        why="merged further, a secondary particle is a handful of beads",
+        doc="voxels merged per axis before beads replace them")
     box_um: tuple[float, float, float] = spec_field(
-        (80.0, 80.0, 120.0), gt=0, unit="µm",
+        (80.0, 80.0, 120.0), gt=0, le=10_000, unit="µm",
+        why="up to 1 cm; electrode films are under 1 mm thick",
         doc="initial box, periodic in x, y, z (paper: 80 x 80 x 120)")
     am_volume_fraction: float = spec_field(
         0.028, gt=0, le=0.5, unit="fraction",
         doc="AM volume drawn, as a fraction of the box (paper: about 0.028)")
     cbd_diameter_slurry_um: float = spec_field(
-        6.2, gt=0, unit="µm", doc="CBD bead diameter in the slurry")
+        6.2, ge=0.01, le=100, unit="µm", why="carbon-binder agglomerates",
+        doc="CBD bead diameter in the slurry")
     cbd_diameter_dried_um: float = spec_field(
-        1.3, gt=0, unit="µm", doc="CBD bead diameter after drying")
+        1.3, ge=0.01, le=100, unit="µm", why="carbon-binder agglomerates",
+        doc="CBD bead diameter after drying")
     am_density_g_cm3: float = spec_field(
-        4.68, gt=0, unit="g/cm³", doc="active-material density (NMC111)")
+        4.68, ge=DENSITY_G_CM3[0], le=DENSITY_G_CM3[1], unit="g/cm³",
+        why="a solid's density", doc="active-material density (NMC111)")
     cbd_density_g_cm3: float = spec_field(
-        0.95, gt=0, unit="g/cm³", doc="CBD density including its 50 % nanoporosity")
+        0.95, ge=DENSITY_G_CM3[0], le=DENSITY_G_CM3[1], unit="g/cm³",
+        why="a solid's density", doc="CBD density including its 50 % nanoporosity")
     # A CSV file (absolute; relative paths are taken from the spec's folder) or inline rows.
     psd_table: Path | tuple[tuple[float, float], ...] | None = spec_field(
         None, unit="µm, fraction", example='"psd.csv" or [[4.0, 0.5], [8.0, 0.5]]',
@@ -293,20 +332,27 @@ class ProcessSection:
     """[process]: manufacturing conditions shared by every formulation."""
 
     slurry_temperature_K: float = spec_field(
-        300.0, gt=0, unit="K", why="kelvin", doc="slurry NPT temperature")
+        300.0, gt=0, le=MAX_TEMPERATURE_K, unit="K", why=TEMPERATURE_WHY,
+        doc="slurry NPT temperature")
     slurry_pressure_Pa: float = spec_field(
-        1.0e5, gt=0, unit="Pa", why="pascal", doc="slurry NPT pressure")
+        1.0e5, gt=0, le=1e9, unit="Pa",
+        why="pascal; 1 GPa is far above any slurry pressure, and crushes the particles",
+        doc="slurry NPT pressure")
     drying_temperature_K: float = spec_field(
-        353.0, gt=0, unit="K", why="kelvin", doc="drying temperature")
+        353.0, gt=0, le=MAX_TEMPERATURE_K, unit="K", why=TEMPERATURE_WHY,
+        doc="drying temperature")
     calendering_temperature_K: float = spec_field(
-        333.0, gt=0, unit="K", why="kelvin", doc="calendering temperature")
+        333.0, gt=0, le=MAX_TEMPERATURE_K, unit="K", why=TEMPERATURE_WHY,
+        doc="calendering temperature")
     compression_degrees: tuple[float, ...] = spec_field(
         ge=0, le=MAX_COMPRESSION_DEGREE, unique=True, unit="fraction", example="[0.15, 0.30]",
         why="fraction of the dried thickness the plane removes",
         doc="fraction of the dried thickness the plane removes; every degree branches from the "
             "same dried electrode")
     calendering_speed_um_per_us: float = spec_field(
-        2.0, gt=0, unit="µm/µs",
+        2.0, ge=1e-4, le=1000, unit="µm/µs",
+        why="1 µm/µs is 1 m/s: from far below a calendering line's speed to beyond the speed "
+            "of sound in the film",
         doc="speed of the compression plane in the simulation (far above the line speed, as "
             "usual in CGMD)")
 
@@ -324,19 +370,23 @@ class NumericsSection:
     forcefield_dried: str = spec_field(
         "dried", doc="force-field parameters of drying and calendering")
     timestep_fraction: float = spec_field(
-        0.1, gt=0, le=1, unit="fraction", why="fraction of the stability bound",
+        0.1, ge=0.001, le=1, unit="fraction",
+        why="fraction of the stability bound; a thousandth already costs 100 times the steps",
         doc="time step as a fraction of the stability bound of the stiffest contact")
     check_steps: int = spec_field(
-        1000, ge=1, unit="steps", doc="steps between convergence checks")
+        1000, ge=1, le=MAX_RUN_STEPS, unit="steps", why=RUN_STEPS_WHY,
+        doc="steps between convergence checks")
     slurry_max_steps: int = spec_field(
-        1_000_000, ge=1, unit="steps", doc="step cap of the slurry stage")
+        1_000_000, ge=1, le=MAX_RUN_STEPS, unit="steps", why=RUN_STEPS_WHY,
+        doc="step cap of the slurry stage")
     drying_max_steps: int = spec_field(
-        1_000_000, ge=1, unit="steps", doc="step cap of the drying stage")
+        1_000_000, ge=1, le=MAX_RUN_STEPS, unit="steps", why=RUN_STEPS_WHY,
+        doc="step cap of the drying stage")
     relax_max_steps: int = spec_field(
-        200_000, ge=1, unit="steps",
+        200_000, ge=1, le=MAX_RUN_STEPS, unit="steps", why=RUN_STEPS_WHY,
         doc="step cap of the relaxation after the calendering plane is released")
     relax_check_steps: int | None = spec_field(
-        None, ge=1, unit="steps", unset="check_steps",
+        None, ge=1, le=MAX_RUN_STEPS, unit="steps", why=RUN_STEPS_WHY, unset="check_steps",
         doc="steps between convergence checks of the relaxation after the drying or "
             "calendering plane leaves (docs/physics.md, \"Step counts\")")
     tolerance: float = spec_field(
@@ -349,7 +399,8 @@ class AnalysisSection:
     """[analysis]: how simulated states are voxelised and measured."""
 
     voxel_size_um: float = spec_field(
-        0.25, gt=0, unit="µm",
+        0.25, ge=VOXEL_SIZE_UM[0], le=VOXEL_SIZE_UM[1], unit="µm",
+        why="the voxels of the XCT it is compared with",
         doc="voxel size used to voxelise simulated states (tortuosity needs about ten voxels "
             "per particle radius)")
     cbd_as: str = spec_field(

@@ -17,6 +17,7 @@ Public API: :func:`load_spec`, :func:`parse_spec`, :func:`spec_to_dict`, :func:`
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import hashlib
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 import types
 import typing
@@ -80,6 +82,11 @@ __all__ = [
 ]
 
 MASS_SUM_TOLERANCE = 1e-6
+# A sweep spec is a few KiB; anything far larger is a wrong file (a volume, a log), not a spec.
+MAX_SPEC_BYTES = 1024 * 1024
+# The deepest a spec nests is 4 (the file, [structure], psd_table, a row); beyond 8 it is no spec,
+# and nesting hundreds deep would exhaust the reader's recursion.
+MAX_SPEC_NESTING = 8
 _FORCEFIELD_NAME_RE = re.compile(r"[a-z0-9_-]+")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -343,10 +350,22 @@ def _check_number(v: _Values, path: str, info: FieldInfo, value: Any, *, integer
             v.add(path, f"got {show(value)}; must be a finite number {bounds_text(info)}")
             return _BAD
     if not _in_bounds(value, info):
-        v.add(path, f"got {show(value)}; must be {bounds_text(info)}"
+        v.add(path, f"got {show(value)}; must be {_violated(value, info)}"
                     + (f" ({info.why})" if info.why else ""))
         return _BAD
     return value
+
+
+def _violated(x: float, info: FieldInfo) -> str:
+    """The bound ``x`` breaks, then the whole range when there are two: ``<= 0.5, within (0,
+    0.5]``; one bound alone is just ``>= 1``."""
+    one_sided = (info.gt is None and info.ge is None) or (info.lt is None and info.le is None)
+    if one_sided:
+        return bounds_text(info)
+    low = FieldInfo(doc="", gt=info.gt, ge=info.ge)
+    high = FieldInfo(doc="", lt=info.lt, le=info.le)
+    side = low if not _in_bounds(x, low) else high
+    return f"{bounds_text(side)}, within {bounds_text(info).removeprefix('in ')}"
 
 
 def _check_numbers(v: _Values, path: str, info: FieldInfo, value: Any,
@@ -876,29 +895,74 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read and validate a sweep spec TOML file; relative input paths are taken from its folder.
 
     Every problem line is prefixed with the file name, compiler-style. Raises
-    :class:`SpecError` (file missing, unreadable, TOML syntax error, or invalid content).
+    :class:`SpecError` (file missing, not a regular file, larger than ``MAX_SPEC_BYTES``,
+    unreadable, not UTF-8, TOML syntax error, nested too deeply, or invalid content). A UTF-8
+    byte-order mark at the top, which some Windows editors write, is accepted.
     """
     label = os.fspath(path)
     file = Path(label).expanduser()
     try:
-        with file.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SpecError(f"{label}: spec file not found (looked for {file.absolute()}); "
-                        f"check the path, e.g. sweeps/quick.toml") from None
-    except IsADirectoryError:
-        raise SpecError(f"{label}: is a directory; give the path of a .toml spec file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{label}: not valid TOML: {exc}; fix the syntax there") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{label}: not UTF-8 text (byte {exc.start}); save the spec as "
-                        f"UTF-8") from None
-    except OSError as exc:
-        raise SpecError(f"{label}: cannot read the spec file ({exc.strerror or exc})") from None
+        data = _read_toml_file(file)
+    except SpecError as exc:
+        raise SpecError([f"{label}: {line}" for line in exc.problems]) from None
     try:
         return parse_spec(data, base_dir=file.parent)
     except SpecError as exc:
         raise SpecError([f"{label}: {line}" for line in exc.problems]) from None
+
+
+def _read_toml_file(file: Path) -> dict[str, Any]:
+    """The TOML table of a spec file, or :class:`SpecError` saying in one line what is wrong."""
+    try:
+        # stat first: opening a FIFO blocks until a writer comes, and /dev/zero never ends.
+        mode = file.stat().st_mode
+        raw = _read_at_most(file, MAX_SPEC_BYTES + 1) if stat.S_ISREG(mode) else b""
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found (looked for {file.absolute()}); check the path, "
+                        f"e.g. sweeps/quick.toml") from None
+    except ValueError:  # a NUL byte in the path
+        raise SpecError("the path holds a NUL byte; give the path of a .toml spec file") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise SpecError("is a directory; give the path of a .toml spec file")
+    if not stat.S_ISREG(mode):
+        raise SpecError("not a regular file (a device, FIFO or socket); give the path of a "
+                        ".toml spec file")
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"larger than {MAX_SPEC_BYTES // 1024} KiB; a sweep spec is a few KiB "
+                        f"of TOML: give the spec file, not a data file")
+    try:
+        text = raw.removeprefix(codecs.BOM_UTF8).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"not valid TOML: {exc}; fix the syntax there") from None
+    except RecursionError:
+        raise SpecError(f"arrays or tables nested too deeply to read; a sweep spec nests at "
+                        f"most {MAX_SPEC_NESTING} levels") from None
+    if _nests_deeper(data, MAX_SPEC_NESTING):
+        raise SpecError(f"arrays or tables nested more than {MAX_SPEC_NESTING} levels deep; a "
+                        f"sweep spec needs 4 at most (e.g. [structure] psd_table = [[4.0, 0.5], "
+                        f"[8.0, 0.5]])")
+    return data
+
+
+def _read_at_most(file: Path, size: int) -> bytes:
+    with file.open("rb") as fh:
+        return fh.read(size)
+
+
+def _nests_deeper(value: Any, levels: int) -> bool:
+    """True if arrays and tables nest more than ``levels`` deep in ``value``."""
+    if not isinstance(value, (list, dict)):
+        return False
+    if levels == 0:
+        return True
+    items = value.values() if isinstance(value, dict) else value
+    return any(_nests_deeper(v, levels - 1) for v in items)
 
 
 def _plain(value: Any) -> Any:

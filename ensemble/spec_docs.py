@@ -73,7 +73,9 @@ def _allowed_text(cls: type, info: FieldInfo) -> str:
         parts.append("`true`, `false`")
     if (info.gt, info.ge, info.lt, info.le) != (None,) * 4:
         bounds = bounds_text(info).removeprefix("in ").replace(">=", "≥").replace("<=", "≤")
-        parts.append(("each " if kind == "numbers" else "") + bounds)
+        # The reason for a bound is part of it: what the model can represent.
+        why = f" ({info.why})" if info.why else ""
+        parts.append(("each " if kind == "numbers" else "") + bounds + why)
     if (kind == "numbers" and length is None) or kind == "tables":
         parts.append("at least one")
     if info.unique:

@@ -1,0 +1,147 @@
+"""Bad input of every kind is refused before anything is written.
+
+Each case runs the ``mesosweep`` command in-process from an empty folder and checks what a user
+sees: exit status 2, each problem on one line naming the field (or option), the value and what
+is allowed, no traceback, and the folder left as it was. ``docs/reliability.md`` lists the cases.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mesosweep.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "sweeps" / "quick.toml"
+
+
+@pytest.fixture(autouse=True)
+def _in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Relative outputs land in the current folder: an empty one, so "nothing written" is seen.
+    monkeypatch.chdir(tmp_path)
+
+
+def quick_with(folder: Path, changes: dict[str, str], name: str = "s.toml") -> Path:
+    """The quick sweep with ``changes`` ("section.key" -> TOML value text) written to a file."""
+    text = QUICK.read_text(encoding="utf-8")
+    for dotted, value in changes.items():
+        section, key = dotted.rsplit(".", 1)
+        header = re.search(rf"^\[+{re.escape(section)}\]+[ \t]*$", text, re.M)
+        assert header, dotted
+        start = header.end()
+        following = re.search(r"^\[", text[start:], re.M)
+        end = start + following.start() if following else len(text)
+        body, line = text[start:end], re.compile(rf"^{re.escape(key)}[ \t]*=.*$", re.M)
+        body = line.sub(f"{key} = {value}", body) if line.search(body) else (
+            f"\n{key} = {value}" + body)
+        text = text[:start] + body + text[end:]
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *, keep: tuple[str, ...] = ()
+            ) -> list[str]:
+    """Run ``mesosweep argv``: it must exit with status 2 and no traceback, and write nothing
+    in the current folder (``keep``: files the test itself made there). Returns stderr's lines."""
+    folder = Path.cwd()
+    before = _tree(folder)
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    out, err = capsys.readouterr()
+    assert status == 2, (status, out, err)
+    assert "Traceback" not in err and "Error:" not in err, err
+    assert _tree(folder) == before, "something was written"
+    return err.strip().splitlines()
+
+
+def check_refuses(spec: Path, capsys: pytest.CaptureFixture[str], field: str,
+                  words: list[str]) -> str:
+    """``run SPEC --check`` refuses the spec with one line for ``field`` holding ``words``."""
+    lines = refused(["run", str(spec), "--check"], capsys)
+    hits = [line for line in lines if f": {field}" in line or line.startswith(field)]
+    assert len(hits) == 1, lines
+    for word in words:
+        assert word in hits[0], (word, hits[0])
+    return hits[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The spec file itself
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    spec = tmp_path / "bom.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + QUICK.read_bytes())
+    assert main(["run", str(spec), "--check"]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: "/dev/zero", ["not a regular file"]),
+    (lambda p: (os.mkfifo(p / "fifo.toml"), p / "fifo.toml")[1], ["not a regular file"]),
+    (lambda p: (p / "deep.toml").write_text("x = " + "[" * 600 + "]" * 600) and p / "deep.toml",
+     ["nested too deeply"]),
+    (lambda p: (p / "d.toml").write_text("x = " + "[" * 20 + "]" * 20) and p / "d.toml",
+     ["nested more than 8 levels deep"]),
+    (lambda p: (p / "big.toml").write_text("# " + "x" * 2_000_000) and p / "big.toml",
+     ["larger than 1024 KiB"]),
+    (lambda p: "spec\x00.toml", ["NUL byte"]),
+    (lambda p: (p / "latin1.toml").write_bytes(b"# caf\xe9\n") and p / "latin1.toml",
+     ["not UTF-8", "byte 5"]),
+], ids=["dev-zero", "fifo", "nested-600", "nested-20", "too-large", "nul-in-path", "latin-1"])
+def test_a_spec_that_is_no_spec_is_refused_at_once(make, words, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    spec = make(tmp_path)
+    lines = refused(["run", str(spec), "--check"], capsys)
+    assert lines[0] == "mesosweep: invalid sweep spec" and len(lines) == 2, lines
+    for word in words:
+        assert word in lines[1], (word, lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Physical quantities bounded by what the model can represent
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"sweep.realisations": "1_000_000_000_000"}, "sweep.realisations",
+     ["1000000000000", "<= 10000"]),
+    ({"structure.box_um": "[1e9, 1e9, 1e9]"}, "structure.box_um[0]", ["1000000000.0", "10000"]),
+    ({"particles.voxel_size_um": "1e-6"}, "particles.voxel_size_um", ["1e-06", ">= 0.01"]),
+    ({"particles.count": "1_000_000_000"}, "particles.count", ["1000000000", "<= 100000"]),
+    ({"particles.min_voxels": "1_000_000_000_000"}, "particles.min_voxels", ["<= 1000000000"]),
+    ({"particles.diameter_range_um": "[1e-9, 7.0]"}, "particles.diameter_range_um[0]",
+     [">= 0.1"]),
+    ({"process.calendering_speed_um_per_us": "1e-300"}, "process.calendering_speed_um_per_us",
+     ["1e-300", ">= 0.0001"]),
+    ({"process.calendering_speed_um_per_us": "1e308"}, "process.calendering_speed_um_per_us",
+     ["1e+308", "<= 1000"]),
+    ({"numerics.timestep_fraction": "1e-300"}, "numerics.timestep_fraction",
+     ["1e-300", ">= 0.001"]),
+    ({"process.slurry_temperature_K": "1e308"}, "process.slurry_temperature_K", ["<= 2000"]),
+    ({"process.slurry_pressure_Pa": "1e308"}, "process.slurry_pressure_Pa", ["<= 1000000000"]),
+    ({"structure.am_density_g_cm3": "1e-300"}, "structure.am_density_g_cm3", [">= 0.1"]),
+    ({"structure.cbd_diameter_dried_um": "1e-300"}, "structure.cbd_diameter_dried_um",
+     [">= 0.01"]),
+    ({"structure.downsample": "1000"}, "structure.downsample", ["<= 16"]),
+    ({"analysis.voxel_size_um": "1e-300"}, "analysis.voxel_size_um", [">= 0.01"]),
+    ({"numerics.slurry_max_steps": "10_000_000_000"}, "numerics.slurry_max_steps",
+     ["2147483647", "2^31"]),
+    ({"cluster.max_attempts": "1_000_000"}, "cluster.max_attempts", ["<= 100"]),
+], ids=["realisations", "box", "voxel", "count", "min-voxels", "diameter", "speed-tiny",
+        "speed-huge", "timestep-tiny", "temperature", "pressure", "density", "cbd-bead",
+        "downsample", "analysis-voxel", "steps-int32", "attempts"])
+def test_quantities_beyond_the_model_are_refused(changes, field, words, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    check_refuses(quick_with(tmp_path, changes), capsys, field, words)
