@@ -7,6 +7,7 @@ from pathlib import Path
 from mesosweep.cluster.base import Cluster
 from mesosweep.cluster.batch import job_options, started
 from mesosweep.cluster.local import mpi_launcher
+from mesosweep.cluster.memory import memory_bytes, sge_size
 
 
 def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,
@@ -19,7 +20,8 @@ def start(*, workers: int, ranks: int, queue: str | None, account: str | None, w
         job_name=f"mesosweep-{name}",
         # The parallel environment "mpi" is the common name; sites that differ add their own
         # "-pe NAME N" through job_extra_directives.
-        resource_spec=f"h_vmem={memory}",
+        # h_vmem= in SGE's own units (G g M m K k): it reads neither "GB" nor "GiB".
+        resource_spec=f"h_vmem={sge_size(memory_bytes(memory))}",
         job_extra_directives=[f"-pe mpi {ranks}", *extra_directives],
         **job_options(workdir, walltime, scheduler_host),
     )

@@ -24,6 +24,9 @@ from typing import Any, TypeVar, dataclass_transform
 # The backend list belongs to the cluster package; reading it does not import Dask.
 from mesosweep.cluster import KINDS as CLUSTER_KINDS
 
+# A batch job's memory, written once for every batch system (each is told it in its own units).
+from mesosweep.cluster.memory import MEMORY_PATTERN, MEMORY_RULE
+
 __all__ = [
     "SCHEMA_VERSION", "SEED_MIN", "SEED_MAX", "MAX_COMPRESSION_DEGREE", "MAX_RUN_STEPS",
     "PARTICLE_DIAMETER_UM", "VOXEL_SIZE_UM", "DENSITY_G_CM3", "CLUSTER_KINDS",
@@ -61,10 +64,6 @@ PSD_SAMPLINGS = ("independent", "stratified")  # mirrors stages.structure.PSD_SA
 # Names become directory names and store labels: never starting with a dot or dash.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
-# A batch job's memory: a number and a unit, one token (a space would split the directive).
-# KB is 1000 bytes and KiB 1024, as Dask reads them.
-MEMORY_PATTERN = r"(\d+(?:\.\d+)?)([KMGTkmgt][Ii]?[Bb])"
-MEMORY_RULE = "a number and a unit KB MB GB TB (or KiB MiB GiB TiB), without a space"
 # Process temperatures: above 2000 K every electrode material has melted or burnt.
 MAX_TEMPERATURE_K = 2000.0
 TEMPERATURE_WHY = "kelvin; at 2000 K every electrode material has melted or burnt"
@@ -217,7 +216,8 @@ class ClusterSection:
     memory: str = spec_field(
         "4GB", pattern=MEMORY_PATTERN, example='"16GiB"', rule=MEMORY_RULE,
         why="it goes into one batch-script directive",
-        doc="memory of each worker's batch job (KB = 1000 bytes, KiB = 1024 bytes)")
+        doc="memory of each worker's batch job (KB = 1000 bytes, KiB = 1024 bytes); each "
+            "batch system is told it in its own units")
     job_extra_directives: tuple[str, ...] = spec_field(
         (), example='["--exclusive"]', doc="extra #SBATCH / #PBS options")
     max_attempts: int = spec_field(

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mesosweep.cluster.memory import too_small
 from mesosweep.ensemble.schema import (
     MAX_COMPRESSION_DEGREE,
     SCHEMA_VERSION,
@@ -576,12 +577,17 @@ def _walltime_is_not_zero(v: _Values) -> None:
                            f'e.g. "12:00:00"')
 
 
-@_rule(ClusterSection, {"memory": "more than zero"})
-def _memory_is_positive(v: _Values) -> None:
+@_rule(ClusterSection, {"memory": "more than zero; for a batch kind at least 256 MiB"})
+def _memory_per_scheduler(v: _Values) -> None:
+    """cluster.memory: positive, and enough for a worker on the batch system it goes to."""
     m = v.match("memory")
-    if m and float(m.group(1)) <= 0:
+    if m is None:
+        return
+    if float(m.group(1)) <= 0:
         v.fail("memory", f'got {show(m.group())}; expected a positive amount with a unit, '
                          f'e.g. "4GB"')
+    elif v.string("kind") not in (None, "local") and (why := too_small(v["kind"], m.group())):
+        v.fail("memory", f'got {show(m.group())}; {why}; give at least "1GB"')
 
 
 @_rule(ClusterSection, {"job_extra_directives": "each one option starting with `-`, without "
