@@ -219,6 +219,7 @@ def _writer(args):
     return r
 
 
+@pytest.mark.slow  # eight processes that each load xarray and zarr: about 15 s of CPU
 def test_eight_writers_at_once_leave_every_value_verifiable(tmp_path, monkeypatch):
     text = TINY_SPEC.format(output="w.zarr", ranks=1).replace("realisations = 2",
                                                                "realisations = 8")
