@@ -78,11 +78,13 @@ __all__ = [
     "canonical_json",
     "spec_hash",
     "is_mesosweep_store",
+    "describe_non_store",
     "resolve_forcefield",
     "check_forcefields",
 ]
 
 MASS_SUM_TOLERANCE = 1e-6
+NAME_MAX = 255  # bytes of one file name on every common file system
 # A sweep spec is a few KiB; anything far larger is a wrong file (a volume, a log), not a spec.
 MAX_SPEC_BYTES = 1024 * 1024
 # The deepest a spec nests is 4 (the file, [structure], psd_table, a row); beyond 8 it is no spec,
@@ -403,6 +405,10 @@ def _check_string(v: _Values, path: str, info: FieldInfo, value: Any) -> Any:
     if not isinstance(value, str):
         _wrong_type(v, path, value, f"a string, e.g. {info.name} = {example_of(info)}")
         return _BAD
+    if "\x00" in value:  # no name or path holds one; the file system would refuse it
+        v.add(path, f"got {show(value)}; a NUL byte (\\u0000) cannot appear in it, e.g. "
+                    f"{info.name} = {example_of(info)}")
+        return _BAD
     if info.pattern and not re.fullmatch(info.pattern, value):
         v.add(path, f"got {show(value)}; allowed: {info.rule}"
                     + (f" ({info.why})" if info.why else "")
@@ -550,7 +556,9 @@ def _formulation_names_differ(v: _Values) -> None:
             seen[folded] = i
 
 
-@_rule(SweepSection, {"output": "a new path, or an existing mesosweep store"})
+@_rule(SweepSection, {"output": "a new path in a folder that can be written, or an existing "
+                                 "mesosweep store; its work folder `<name>.work` beside it is a "
+                                 "folder or absent"})
 def _output_is_new_or_a_store(v: _Values) -> None:
     value = v.string("output")
     if value is None:
@@ -561,12 +569,72 @@ def _output_is_new_or_a_store(v: _Values) -> None:
         return
     # The quick start runs from anywhere: results land where the user is, not beside the spec.
     path = _absolute(value, Path.cwd())
-    if (path.exists() or path.is_symlink()) and not is_mesosweep_store(path):
-        v.fail("output", f"got {show(value)}; {show(str(path))} exists and is not a mesosweep "
-                         f"store (no zarr.json with attributes.mesosweep_version); choose "
-                         f"another output or remove it")
+    too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if too_long is not None:
+        problem = (f"the name {show(too_long, 40)} is longer than the {NAME_MAX} bytes a file "
+                   f"name may have")
+    elif path.exists() or path.is_symlink():
+        problem = describe_non_store(path)
+        if problem is None and not os.access(path, os.W_OK | os.X_OK):
+            problem = (f"{show(str(path))} is a mesosweep store this user cannot write "
+                       f"(read-only, or not yours)")
+    else:
+        problem = _cannot_create(path)
+    if problem is None:
+        # Lazy: the layout names the work folder; validating needs it only here.
+        from mesosweep.ensemble.layout import SweepLayout  # noqa: PLC0415
+
+        work = SweepLayout(path).workdir
+        if (work.exists() or work.is_symlink()) and not work.is_dir():
+            problem = (f"its work folder {show(str(work))} exists and is not a folder; move that "
+                       f"file away or choose another output")
+    if problem is not None:
+        v.fail("output", f"got {show(value)}; {problem}")
         return
     v.set("output", path)
+
+
+# Kernel file systems: paths there exist, but nothing can be stored in them.
+_VIRTUAL_FILE_SYSTEMS = frozenset({
+    "proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "configfs",
+    "pstore", "bpf", "efivarfs", "fusectl", "binfmt_misc", "devpts", "mqueue"})
+
+
+def _file_system(path: Path) -> str | None:
+    """The type of the file system ``path`` lies on, from the mount table (None: unknown)."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    best, kind = "", None
+    target = os.path.realpath(path)
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        # The table escapes spaces and tabs in mount points as octal (\040).
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def _cannot_create(path: Path) -> str | None:
+    """Why a new ``path`` (and folders above it) cannot be made, or None if it can."""
+    folder = path.parent
+    while not (folder.exists() or folder.is_symlink()):
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{show(str(folder))} is a file, not a folder; choose an output in a folder"
+    kind = _file_system(folder)
+    if kind in _VIRTUAL_FILE_SYSTEMS:
+        return (f"{show(str(folder))} is on {kind}, a file system of the kernel where nothing "
+                f"can be stored; choose an output in your own folders")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"cannot create anything in {show(str(folder))} (read-only, or not yours); "
+                f"choose an output in a folder you can write")
+    return None
 
 
 @_rule(ClusterSection, {"walltime": "not zero"})
@@ -794,6 +862,35 @@ def is_mesosweep_store(path: str | os.PathLike[str]) -> bool:
         return False
     attributes = doc.get("attributes")
     return isinstance(attributes, dict) and "mesosweep_version" in attributes
+
+
+def describe_non_store(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is not a sweep's store, in words (None: it is one).
+
+    A folder whose root metadata (``zarr.json``) is damaged but which holds a mesosweep store's
+    arrays is named as such: its data may be intact, so nothing here suggests removing it.
+    """
+    path = Path(path)
+    if is_mesosweep_store(path):
+        return None
+    if not (path.exists() or path.is_symlink()):
+        return f"{show(str(path))} is not a mesosweep store: it does not exist"
+    meta = path / "zarr.json"
+    if path.is_dir() and (path / "status" / "zarr.json").is_file():
+        # The arrays of a sweep store are there; only the root's metadata cannot be read.
+        try:
+            text = meta.read_text(encoding="utf-8")
+            json.loads(text)
+            what = "names no mesosweep version in its attributes"
+        except FileNotFoundError:
+            what = "is missing"
+        except (OSError, ValueError) as exc:
+            what = f"cannot be read ({exc})"
+        return (f"{show(str(path))} holds a sweep store's arrays, but its root metadata "
+                f"{show(str(meta))} {what}; its data may be intact: keep it and restore zarr.json "
+                f"from a backup, or give a new output for a new sweep")
+    return (f"{show(str(path))} exists and is not a mesosweep store (no zarr.json with "
+            f"attributes.mesosweep_version); choose another output, or move it away")
 
 
 def _params_dir() -> Path:

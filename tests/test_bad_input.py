@@ -36,8 +36,9 @@ def quick_with(folder: Path, changes: dict[str, str], name: str = "s.toml") -> P
         following = re.search(r"^\[", text[start:], re.M)
         end = start + following.start() if following else len(text)
         body, line = text[start:end], re.compile(rf"^{re.escape(key)}[ \t]*=.*$", re.M)
-        body = line.sub(f"{key} = {value}", body) if line.search(body) else (
-            f"\n{key} = {value}" + body)
+        setting = f"{key} = {value}"
+        body = line.sub(lambda _, s=setting: s, body) if line.search(body) else (
+            f"\n{setting}" + body)
         text = text[:start] + body + text[end:]
     path = folder / name
     path.write_text(text, encoding="utf-8")
@@ -145,3 +146,56 @@ def test_a_spec_that_is_no_spec_is_refused_at_once(make, words, tmp_path: Path,
 def test_quantities_beyond_the_model_are_refused(changes, field, words, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     check_refuses(quick_with(tmp_path, changes), capsys, field, words)
+
+
+# --------------------------------------------------------------------------------------------
+# Where the results would go
+
+
+def _file_at(path: Path) -> Path:
+    path.write_text("someone's data")
+    return path
+
+
+@pytest.mark.parametrize("output, words", [
+    (lambda p: "/proc/x.zarr", ["on proc", "kernel"]),
+    (lambda p: "/sys/kernel/x.zarr", ["on sysfs"]),
+    (lambda p: str(_file_at(p / "notes.txt") / "x.zarr"), ["notes.txt", "is a file, not a folder"]),
+    (lambda p: "a" * 300 + ".zarr", ["longer than the 255 bytes"]),
+    (lambda p: "x\\u0000.zarr", ["NUL byte"]),
+    (lambda p: (_file_at(p / "quick.work"), "quick.zarr")[1],
+     ["work folder", "quick.work", "not a folder"]),
+    (lambda p: str(_file_at(p / "precious.zarr")), ["not a mesosweep store", "move it away"]),
+], ids=["proc", "sys", "under-a-file", "name-too-long", "nul", "work-folder-a-file", "a-file"])
+def test_an_output_that_cannot_be_a_store_is_refused(output, words, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    spec = quick_with(tmp_path, {"sweep.output": f'"{output(tmp_path)}"'})
+    check_refuses(spec, capsys, "sweep.output", words)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_output_in_a_read_only_folder_is_refused(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    spec = quick_with(tmp_path, {"sweep.output": f'"{locked}/x.zarr"'})
+    check_refuses(spec, capsys, "sweep.output", ["cannot create anything", "locked"])
+
+
+def _damaged_store(path: Path) -> Path:
+    """A sweep store's folders whose root zarr.json was cut short (the arrays are intact)."""
+    (path / "status").mkdir(parents=True)
+    (path / "status" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "array"}')
+    (path / "zarr.json").write_text('{"zarr_format": 3, "attributes": {"mesosweep_ver')
+    return path
+
+
+def test_a_store_with_damaged_metadata_is_named_and_never_offered_for_removal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = _damaged_store(tmp_path / "quick.zarr")
+    spec = quick_with(tmp_path, {})
+    line = check_refuses(spec, capsys, "sweep.output", ["root metadata", "data may be intact"])
+    assert "remove" not in line
+    for command in (["status", str(store)], ["report", str(store), "-o", "rep"]):
+        (line,) = refused(command, capsys)
+        assert "root metadata" in line and "data may be intact" in line and "remove" not in line

@@ -43,10 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Commands import what they run only when run: `mesosweep --help` stays fast.
-    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
+    from mesosweep.ensemble.spec import describe_non_store  # noqa: PLC0415
 
-    if not is_mesosweep_store(args.store):
-        print(f"mesosweep: {args.store} is not a mesosweep store (a zarr store that "
+    problem = describe_non_store(args.store)
+    if problem is not None:
+        print(f"mesosweep report: {problem}; give a sweep's store (a zarr store that "
               "`mesosweep run` wrote)", file=sys.stderr)
         return 2
     if args.xct is not None and not (args.xct / "zarr.json").is_file():

@@ -148,12 +148,12 @@ def _serve(store: Path, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
+    from mesosweep.ensemble.spec import describe_non_store  # noqa: PLC0415
 
-    if not is_mesosweep_store(args.store):
-        print(f"mesosweep status: {args.store} is not a mesosweep store (a zarr store that "
-              "`mesosweep run` wrote); give the sweep.output path of the spec",
-              file=sys.stderr)
+    problem = describe_non_store(args.store)
+    if problem is not None:
+        print(f"mesosweep status: {problem}; give the sweep.output path of its spec (a zarr "
+              "store that `mesosweep run` wrote)", file=sys.stderr)
         return 2
     if args.verify:
         return _verify(args.store)
