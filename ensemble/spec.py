@@ -694,8 +694,51 @@ def _diameter_range_is_ordered(v: _Values) -> None:
                                     f"with smallest <= largest; swap them")
 
 
-@_rule(ParticlesSection, {"database": 'an existing path; **required** when `source = "database"`'
-                                      ', an error when `source = "synthetic"`'})
+def _not_a_database(path: Path) -> str | None:
+    """Why the file at ``path`` is no particle database (None: it is one)."""
+    # Lazy: the database format belongs to the stages; only a spec that names a file needs it.
+    from mesosweep.stages.particles import peek_database  # noqa: PLC0415
+
+    try:
+        peek_database(path)
+    except (OSError, ValueError) as exc:
+        return (f"{exc}; build one with `mesosweep particles build` (docs/particle-database.md)")
+    return None
+
+
+def _voxels_of(diameter_um: float, voxel_um: float) -> float:
+    """Voxels of a sphere of ``diameter_um`` on a grid of ``voxel_um``."""
+    return math.pi / 6 * (diameter_um / voxel_um) ** 3
+
+
+# A synthetic particle narrower than this (voxels) vanishes in the separation's erosion.
+MIN_PARTICLE_VOXELS_ACROSS = 2.0
+
+
+@_rule(ParticlesSection, {"diameter_range_um": "synthetic: the largest at least 2 voxels across",
+                          "min_voxels": "synthetic: at most the voxels of the largest particle"})
+def _synthetic_particles_survive_separation(v: _Values) -> None:
+    drange, voxel, least = v["diameter_range_um"], v.number("voxel_size_um"), v["min_voxels"]
+    if v["source"] != "synthetic" or not isinstance(drange, tuple) or voxel is None:
+        return
+    largest = drange[1]
+    if largest / voxel < MIN_PARTICLE_VOXELS_ACROSS:
+        v.fail("diameter_range_um", f"got {show(list(drange))}; at voxel_size_um = {show(voxel)} "
+                                    f"the largest particle is {largest / voxel:.3g} voxels across, "
+                                    f"and the separation erodes it away; particles need at least "
+                                    f"{MIN_PARTICLE_VOXELS_ACROSS:g} voxels across: raise the "
+                                    f"diameters or lower voxel_size_um")
+    elif _is_int(least) and _voxels_of(largest, voxel) < least:
+        v.fail("min_voxels", f"got {least}; the largest synthetic particle ({show(largest)} um at "
+                             f"{show(voxel)} um voxels) holds about "
+                             f"{_voxels_of(largest, voxel):.0f} voxels, so every particle would "
+                             f"be dropped as a fragment; lower min_voxels or raise "
+                             f"diameter_range_um")
+
+
+@_rule(ParticlesSection, {"database": 'an existing particle database; **required** when '
+                                      '`source = "database"`, an error when `source = '
+                                      '"synthetic"`'})
 def _database_matches_source(v: _Values) -> None:
     database, source = v["database"], v["source"]
     if isinstance(database, str):
@@ -710,6 +753,8 @@ def _database_matches_source(v: _Values) -> None:
                 v.fail("database", f"got {show(database)}; {show(str(path))} does not exist "
                                    f"(relative paths are taken from the spec's folder); build "
                                    f"the database first or fix the path")
+            elif (problem := _not_a_database(path)) is not None:
+                v.fail("database", f"got {show(database)}; {problem}")
             else:
                 v.set("database", path)
     elif database is None and source == "database":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +33,8 @@ __all__ = [
     "krumbein_sphericity",
     "principal_extents_um",
     "load_database",
+    "peek_database",
+    "DatabaseSummary",
     "save_database",
     "volume_equivalent_diameter_um",
 ]
@@ -465,26 +467,75 @@ def save_database(db: ParticleDatabase, path: str | Path) -> Path:
     return path
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file, refusing pickled objects."""
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """An ``.npz`` archive opened lazily (each array is read when asked for), refusing pickled
+    objects and anything that is not an archive."""
     if not path.is_file():
+        if path.exists():
+            raise ValueError(f"particle database {path} is not a file; give the .npz file")
         raise FileNotFoundError(f"particle database {path} does not exist")
     not_a_database = f"{path} is not a particle database (an .npz archive written by save_database)"
+    with path.open("rb") as fh:
+        single = fh.read(6) == b"\x93NUMPY"  # the magic of a .npy file
+    if single:
+        raise ValueError(f"{not_a_database}: it holds a single array")
+    if not zipfile.is_zipfile(path):
+        # numpy would call any other bytes "pickled data", which misleads about a text file
+        raise ValueError(f"{not_a_database}: it is not an .npz (zip) archive")
     try:
         archive = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         # numpy reports unknown bytes as "pickled data": either way it is not our file
         raise ValueError(f"{not_a_database}: {error}") from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_a_database}: it holds a single array")
-    with archive:
+    return archive
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, refusing pickled objects."""
+    with _open_npz(path) as archive:
         try:
             return {key: archive[key] for key in archive.files}
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-            raise ValueError(f"{not_a_database}: {error}") from error
+            raise ValueError(f"{path} is not a particle database (an .npz archive written by "
+                             f"save_database): {error}") from error
 
 
-def _check_header(path: Path, arrays: dict[str, np.ndarray]) -> None:
+@dataclass(frozen=True)
+class DatabaseSummary:
+    """What a sweep needs to know of a database before using it (see :func:`peek_database`)."""
+
+    voxel_size_um: float
+    diameter_um: np.ndarray  # volume-equivalent diameter of each particle, µm
+    voxel_count: np.ndarray  # voxels of each particle
+
+
+def peek_database(path: str | Path) -> DatabaseSummary:
+    """The voxel size and particle sizes of a database file, without reading its masks.
+
+    Checks that the file is a particle database of the supported schema with at least one
+    particle and sane sizes; the masks and the checksum are checked by :func:`load_database`.
+    Raises FileNotFoundError or ValueError (one line, naming the file).
+    """
+    path = Path(path)
+    with _open_npz(path) as archive:
+        try:
+            _check_header(path, archive)
+            voxel = np.asarray(archive["voxel_size_um"], dtype=float)
+            diameter = np.asarray(archive["diameter_um"], dtype=float)
+            count = np.asarray(archive["voxel_count"])
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, TypeError) as error:
+            raise ValueError(f"{path}: a damaged particle database ({error})") from error
+    if voxel.shape != () or not np.isfinite(voxel) or not voxel > 0:
+        raise ValueError(f"{path}: particle database with voxel_size_um {voxel!r}; the file is "
+                         "damaged, rebuild it")
+    if (diameter.ndim != 1 or diameter.size == 0 or count.shape != diameter.shape
+            or not np.isfinite(diameter).all() or not (diameter > 0).all()):
+        raise ValueError(f"{path}: particle database without particles or with damaged "
+                         "sizes; rebuild it with `mesosweep particles build`")
+    return DatabaseSummary(float(voxel), diameter, count)
+
+
+def _check_header(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Raise unless the file says it is a database of the supported schema version."""
     if "kind" not in arrays or str(arrays["kind"]) != _KIND:
         raise ValueError(f"{path} is not a mesosweep particle database (no 'kind' = {_KIND!r})")

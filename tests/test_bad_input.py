@@ -199,3 +199,31 @@ def test_a_store_with_damaged_metadata_is_named_and_never_offered_for_removal(
     for command in (["status", str(store)], ["report", str(store), "-o", "rep"]):
         (line,) = refused(command, capsys)
         assert "root metadata" in line and "data may be intact" in line and "remove" not in line
+
+
+# --------------------------------------------------------------------------------------------
+# The particle database
+
+
+@pytest.mark.parametrize("database, words", [
+    (lambda p: "/etc/passwd", ["/etc/passwd", "not a particle database", "not an .npz"]),
+    (lambda p: str(p), ["is not a file"]),
+    (lambda p: (_file_at(p / "v.npy").write_bytes(b"\x93NUMPY\x01\x00"), p / "v.npy")[1],
+     ["single array"]),
+], ids=["text-file", "folder", "npy"])
+def test_a_database_that_is_none_is_refused(database, words, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    spec = quick_with(tmp_path, {"particles.source": '"database"',
+                                 "particles.database": f'"{database(tmp_path)}"'})
+    check_refuses(spec, capsys, "particles.database", words)
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"particles.diameter_range_um": "[1.0, 1.0]"}, "particles.diameter_range_um",
+     ["1.56 voxels across", "erodes it away"]),
+    ({"particles.min_voxels": "100000"}, "particles.min_voxels",
+     ["100000", "about 679 voxels", "dropped as a fragment"]),
+], ids=["sub-voxel-particles", "min-voxels-above-the-largest"])
+def test_synthetic_particles_that_the_separation_would_drop_are_refused(
+        changes, field, words, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    check_refuses(quick_with(tmp_path, changes), capsys, field, words)

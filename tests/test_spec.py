@@ -55,6 +55,19 @@ def problems_of(data: dict[str, Any], base_dir: Path | None = None) -> tuple[str
     return err.problems
 
 
+def _tiny_database(path: Path) -> None:
+    """A real particle database of one 3-voxel cube at ``path`` (a spec's database is read)."""
+    import os
+
+    import numpy as np
+
+    from mesosweep.stages.particles import ParticleDatabase, save_database
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = save_database(ParticleDatabase.from_masks([np.ones((3, 3, 3), bool)], 0.642), path)
+    os.replace(written, path)  # save_database names it .npz
+
+
 def set_at(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node: Any = data
     for key in path[:-1]:
@@ -132,7 +145,7 @@ def test_relaxation_checks_default_to_check_steps_and_can_be_set(good: dict[str,
 
 def test_round_trip_with_paths_and_batch_fields(good: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "ff.toml").write_text("# parameters\n")
-    (tmp_path / "particles.db").write_text("x")
+    _tiny_database(tmp_path / "particles.db")
     good["numerics"]["forcefield_dried"] = "ff.toml"
     good["particles"]["source"] = "database"
     good["particles"]["database"] = "particles.db"
@@ -572,7 +585,7 @@ def test_local_oversubscription_allowed(good: dict[str, Any]) -> None:
 
 def test_database_source(good: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "specs").mkdir()
-    (tmp_path / "specs" / "particles.db").write_text("x")
+    _tiny_database(tmp_path / "specs" / "particles.db")
     good["particles"].update(source="database", database="particles.db")
     # Input paths are taken from the spec's folder (base_dir).
     spec = parse_spec(good, base_dir=tmp_path / "specs")
