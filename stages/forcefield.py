@@ -11,8 +11,10 @@ pressure 1e3 Pa (so 1 GPa = 1e6), surface energy fJ/µm² = 1e-3 J/m², stiffnes
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,24 +78,46 @@ class ForceField:
 
 
 def _number(table: dict, key: str, where: str, *, low: float | None = None,
-            high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
+            high: float | None = None, low_open: bool = False, high_open: bool = False,
+            why: str = "") -> float:
     if key not in table:
         raise ForceFieldError(f"{where}.{key}: missing; add it with its unit and source")
     value = table[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ForceFieldError(f"{where}.{key} = {value!r}: must be a finite number")
+    because = f" ({why})" if why else ""
     if low is not None and (value < low or (low_open and value == low)):
         raise ForceFieldError(
-            f"{where}.{key} = {value!r}: must be {'>' if low_open else '>='} {low}")
+            f"{where}.{key} = {value!r}: must be {'>' if low_open else '>='} {low}{because}")
     if high is not None and (value > high or (high_open and value == high)):
         raise ForceFieldError(
-            f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}")
+            f"{where}.{key} = {value!r}: must be {'<' if high_open else '<='} {high}{because}")
     return float(value)
 
 
-def _optional(table: dict, key: str, where: str) -> float | None:
+# What a contact model can represent, with the reason. Beyond these the timestep bound, the
+# contact forces or the step counts leave floating point (a timestep of 0, an infinite count).
+MODULUS_GPA = (1e-6, 2000.0, "from softer than a gel (1 kPa) to stiffer than diamond (1220 GPa)")
+SURFACE_ENERGY_J_M2 = (0.0, 10.0, "surface energies of solids lie below a few J/m^2")
+DAMPING_PER_US_UM = (0.0, 1e3, "2000 times the shipped sets' 0.5")
+FRICTION = (0.0, 10.0, "friction coefficients of solids lie below about 1.5")
+EPSILON_FJ = (0.0, 1e8, "some 3000 times the deepest shipped well, 35 000 fJ")
+LENGTH_UM = (0.0, 100.0, "beads and their interactions are under 100 um")
+BOND_STIFFNESS_N_M = (0.0, 1e7, "20 000 times the shipped bonds, 500 N/m")
+DAMPING_TIME_US = (0.0, 1e6, "1 s; a longer damping time never brings a stage to rest")
+
+
+def _bounded(table: dict, key: str, where: str, bounds: tuple[float, float, str], *,
+             positive: bool = True) -> float:
+    """A number in ``bounds`` (low, high, why); ``positive``: the low end is excluded."""
+    low, high, why = bounds
+    return _number(table, key, where, low=low, high=high, low_open=positive, why=why)
+
+
+def _optional(table: dict, key: str, where: str, bounds: tuple[float, float, str]
+              ) -> float | None:
     """A positive number that only some sets need (absent: None)."""
-    return _number(table, key, where, low=0.0, low_open=True) if key in table else None
+    return _bounded(table, key, where, bounds) if key in table else None
 
 
 def barostat(ff: ForceField) -> tuple[float, float]:
@@ -132,13 +156,35 @@ def load_forcefield(path: str | Path) -> ForceField:
         raise ForceFieldError(f"{path}: {exc}") from None
 
 
+# A parameter set is a few KiB of TOML; anything far larger is a wrong file.
+MAX_FILE_BYTES = 1024 * 1024
+
+
 def _read_toml(path: Path) -> dict:
     try:
-        return tomllib.loads(path.read_text())
+        # stat first: a FIFO would block the read, a device never end it.
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ForceFieldError("is a folder, not a force-field file; name a .toml file")
+        if not stat.S_ISREG(mode):
+            raise ForceFieldError("is not a regular file (a device, FIFO or socket)")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError as exc:
         raise ForceFieldError("force-field file not found") from exc
+    except OSError as exc:
+        raise ForceFieldError(f"cannot read the force-field file ({exc.strerror or exc})") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise ForceFieldError(f"larger than {MAX_FILE_BYTES // 1024} KiB; a parameter set is a "
+                              "few KiB of TOML")
+    try:
+        return tomllib.loads(raw.removeprefix(codecs.BOM_UTF8).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ForceFieldError(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ForceFieldError(f"not valid TOML: {exc}") from exc
+    except RecursionError as exc:
+        raise ForceFieldError("arrays or tables nested too deeply to read") from exc
 
 
 _BASE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -190,7 +236,7 @@ def _parse(data: dict, path: Path) -> ForceField:
         where = f"materials.{name}"
         table = _section(mat_sec, name, where)
         materials[name] = Material(
-            _number(table, "youngs_modulus_GPa", where, low=0.0, low_open=True),
+            _bounded(table, "youngs_modulus_GPa", where, MODULUS_GPA, positive=False),
             # Poisson ratio of an isotropic elastic solid lies in (-1, 0.5).
             _number(table, "poisson_ratio", where, low=-1.0, high=0.5, low_open=True,
                     high_open=True),
@@ -199,19 +245,21 @@ def _parse(data: dict, path: Path) -> ForceField:
         where = f"contact.{name}"
         table = _section(con_sec, name, where)
         contact[name] = Contact(
-            _number(table, "surface_energy_J_m2", where, low=0.0),
-            _number(table, "normal_damping_per_us_um", where, low=0.0),
-            _number(table, "friction", where, low=0.0),
+            _bounded(table, "surface_energy_J_m2", where, SURFACE_ENERGY_J_M2, positive=False),
+            _bounded(table, "normal_damping_per_us_um", where, DAMPING_PER_US_UM,
+                     positive=False),
+            _bounded(table, "friction", where, FRICTION, positive=False),
             _source(table, where),
         )
     for name in PARTICLE_MATERIALS:
         where = f"lj.{name}"
         table = _section(lj_sec, name, where)
-        sigma = _number(table, "sigma_um", where, low=0.0, low_open=True)
+        sigma = _bounded(table, "sigma_um", where, LENGTH_UM)
         lj[name] = LennardJones(
-            _number(table, "epsilon_fJ", where, low=0.0),
+            _bounded(table, "epsilon_fJ", where, EPSILON_FJ, positive=False),
             sigma,
-            _number(table, "cutoff_um", where, low=sigma, low_open=True),
+            _number(table, "cutoff_um", where, low=sigma, low_open=True, high=LENGTH_UM[1],
+                    why=LENGTH_UM[2]),
             _source(table, where),
         )
     intra = _section(data, "intra", "")
@@ -225,11 +273,13 @@ def _parse(data: dict, path: Path) -> ForceField:
         materials=materials,
         contact=contact,
         lj=lj,
-        bond_stiffness_N_m=_number(intra, "bond_stiffness_N_m", "intra", low=0.0, low_open=True),
-        langevin_damping_us=_number(dynamics, "langevin_damping_us", "dynamics", low=0.0,
-                                    low_open=True),
-        barostat_damping_us=_optional(dynamics, "barostat_damping_us", "dynamics"),
-        barostat_modulus_GPa=_optional(dynamics, "barostat_modulus_GPa", "dynamics"),
+        bond_stiffness_N_m=_bounded(intra, "bond_stiffness_N_m", "intra", BOND_STIFFNESS_N_M),
+        langevin_damping_us=_bounded(dynamics, "langevin_damping_us", "dynamics",
+                                     DAMPING_TIME_US),
+        barostat_damping_us=_optional(dynamics, "barostat_damping_us", "dynamics",
+                                      DAMPING_TIME_US),
+        barostat_modulus_GPa=_optional(dynamics, "barostat_modulus_GPa", "dynamics",
+                                       MODULUS_GPA),
     )
 
 

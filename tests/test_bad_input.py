@@ -227,3 +227,32 @@ def test_a_database_that_is_none_is_refused(database, words, tmp_path: Path,
 def test_synthetic_particles_that_the_separation_would_drop_are_refused(
         changes, field, words, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     check_refuses(quick_with(tmp_path, changes), capsys, field, words)
+
+
+# --------------------------------------------------------------------------------------------
+# Force-field files
+
+
+def _shipped_slurry() -> str:
+    return (REPO / "stages" / "params" / "slurry.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: (p / "ff.toml").write_bytes(b"# caf\xe9\n" + _shipped_slurry().encode()),
+     ["ff.toml", "not UTF-8", "byte 5"]),
+    (lambda p: ((p / "sub.toml").mkdir(),
+                (p / "ff.toml").write_text('schema_version = 1\nbase = "sub"\n')),
+     ["base = 'sub'", "is a folder"]),
+    (lambda p: (os.mkfifo(p / "sub.toml"),
+                (p / "ff.toml").write_text('schema_version = 1\nbase = "sub"\n')),
+     ["base = 'sub'", "not a regular file"]),
+    (lambda p: (p / "ff.toml").write_text(
+        _shipped_slurry().replace("youngs_modulus_GPa = 135.0", "youngs_modulus_GPa = 1e308")),
+     ["materials.am.youngs_modulus_GPa = 1e+308", "<= 2000"]),
+], ids=["latin-1", "base-is-a-folder", "base-is-a-fifo", "modulus-at-float-limit"])
+def test_a_bad_force_field_file_is_one_line(make, words, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    make(tmp_path)
+    spec = quick_with(tmp_path, {"numerics.forcefield_slurry": f'"{tmp_path / "ff.toml"}"'})
+    line = check_refuses(spec, capsys, "numerics.forcefield_slurry", words)
+    assert "Error" not in line

@@ -33,7 +33,12 @@ def _edited(tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize("old,new,words", [
     ("youngs_modulus_GPa = 135.0", "youngs_modulus_GPa = -135.0",
-     ["materials.am.youngs_modulus_GPa", "-135", "> 0"]),
+     ["materials.am.youngs_modulus_GPa", "-135", ">= 1e-06"]),
+    ("youngs_modulus_GPa = 135.0", "youngs_modulus_GPa = 1e308",
+     ["materials.am.youngs_modulus_GPa", "1e+308", "<= 2000", "diamond"]),
+    ("friction = 0.3", "friction = 1e300", ["contact.am.friction", "<= 10"]),
+    ("bond_stiffness_N_m = 500.0", "bond_stiffness_N_m = 1e300",
+     ["intra.bond_stiffness_N_m", "<= 10000000.0"]),
     ("poisson_ratio = 0.3", "poisson_ratio = 0.5", ["poisson_ratio", "0.5", "< 0.5"]),
     ("poisson_ratio = 0.3", "poisson_ratio = -1.0", ["poisson_ratio", "> -1"]),
     ("youngs_modulus_GPa = 135.0\n", "", ["materials.am.youngs_modulus_GPa", "missing"]),
