@@ -12,8 +12,6 @@ from mesosweep.ensemble.layout import LAUNCH_LOG
 from mesosweep.stages.forcefield import shipped_forcefield
 from tests.conftest import TINY_SPEC
 
-pytestmark = [pytest.mark.lammps, pytest.mark.slow]
-
 
 def _launched(work: Path) -> list[str]:
     """Stage folders launched, in order, over every run of the realisation."""
@@ -347,3 +345,57 @@ def test_ctrl_c_stops_cleanly_and_leaves_nothing_running(tmp_path):
     assert 1 not in ds.stage_status.values  # no stage says running
     assert not (tmp_path / "tiny.work" / "driver.lease").exists()
     assert _run(tmp_path, spec) == 0
+
+
+def _fails_after_starting(client, spec, real, database, launcher, store_path):
+    """A realisation whose last task dies where it cannot record it (a full disk in the final
+    write, a killed worker): the store says running when the future fails."""
+    from mesosweep.ensemble import store
+
+    group = store.writer(store_path)
+    attempt = int(group["attempts"][real.case_index, real.index]) + 1  # as a real start counts
+    store.write_realisation(group, real.case_index, real.index,
+                            {"attempts": attempt, "status": store.RUNNING})
+
+    def final_write() -> None:
+        raise OSError(28, "No space left on device")
+
+    return client.submit(final_write, pure=False)
+
+
+@pytest.mark.slow
+def test_a_realisation_that_dies_unrecorded_is_recorded_failed_by_the_driver(tmp_path):
+    import io
+
+    from mesosweep.ensemble.runner import run_sweep
+    from mesosweep.ensemble.spec import load_spec
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("workers = 2",
+                                                                          "workers = 1"))
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp_path)
+    try:
+        code = run_sweep(load_spec(spec), io.StringIO(), submit_one=_fails_after_starting)
+    finally:
+        mp.undo()
+    assert code == 1
+    ds = xr.open_zarr(tmp_path / "tiny.zarr").load()
+    assert (ds.status.values == 3).all()  # failed, not running
+    assert (ds.attempts.values == 2).all()  # retried once, as max_attempts says
+    assert all("No space left on device" in str(e) for e in ds.error.values.ravel())
+
+
+def test_the_driver_never_initialises_mpi():
+    """The driver reads the LAMMPS version from package metadata: neither LAMMPS nor MPI is
+    loaded, so no MPI socket is opened on the machine's network interface."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from mesosweep.ensemble import runner, store; "
+            "from mesosweep.stages.lammps_env import lammps_version; v = lammps_version(); "
+            "assert int(v) >= 20250722, v; "
+            "print(sorted(m for m in ('lammps', 'mpi4py') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
