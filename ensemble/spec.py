@@ -38,6 +38,7 @@ from typing import Any
 from mesosweep.cluster.memory import too_small
 from mesosweep.ensemble.schema import (
     MAX_COMPRESSION_DEGREE,
+    PARTICLE_DIAMETER_UM,
     SCHEMA_VERSION,
     SEED_MAX,
     SEED_MIN,
@@ -830,6 +831,62 @@ def _psd_table(v: _Values) -> None:
             v.fail("psd_table", message)
         return
     v.set("psd_table", tuple((float(row[0]), float(row[1])) for row in value))
+
+
+def _psd_diameters(value: Any) -> list[float]:
+    """The class diameters of a valid psd_table value (a CSV path or rows), µm."""
+    if isinstance(value, Path):
+        from mesosweep.stages.psd import read_psd_table  # noqa: PLC0415 - as in _psd_table
+
+        return list(read_psd_table(value).diameter_um)
+    return [row[0] for row in value]
+
+
+@_rule(StructureSection, {"psd_table": f"diameters in [{PARTICLE_DIAMETER_UM[0]:g}, "
+                                       f"{PARTICLE_DIAMETER_UM[1]:g}] µm and within the smallest "
+                                       f"edge of `box_um`"})
+def _psd_classes_fit(v: _Values) -> None:
+    value, box = v["psd_table"], v["box_um"]
+    if value is None or value is _BAD:
+        return
+    low, high = PARTICLE_DIAMETER_UM
+    for d in _psd_diameters(value):
+        if not low <= d <= high:
+            v.fail("psd_table", f"a class of diameter {show(d)} um; classes must lie in "
+                                f"[{low:g}, {high:g}] um (secondary particles of electrodes)")
+            return
+        if isinstance(box, tuple) and d > min(box):
+            v.fail("psd_table", f"a class of diameter {show(d)} um is wider than the smallest "
+                                f"edge of box_um ({show(min(box))} um): such a particle would "
+                                f"touch its own periodic image; enlarge box_um or drop the class")
+            return
+
+
+@_rule(Spec, {"structure.box_um": "each edge at least the largest particle's diameter"})
+def _largest_particle_fits_the_box(v: _Values) -> None:
+    particles, structure = v["particles"], v["structure"]
+    if not (isinstance(particles, _Values) and isinstance(structure, _Values)):
+        return
+    box, drange = structure["box_um"], particles["diameter_range_um"]
+    database = particles["database"]
+    if not isinstance(box, tuple):
+        return
+    if particles["source"] == "synthetic" and isinstance(drange, tuple):
+        largest, what = drange[1], f"particles.diameter_range_um ({show(list(drange))})"
+    elif particles["source"] == "database" and isinstance(database, Path):
+        from mesosweep.stages.particles import peek_database  # noqa: PLC0415 - as above
+
+        largest, what = float(peek_database(database).diameter_um.max()), "the database"
+    else:
+        return
+    psd = structure["psd_table"]
+    if psd is not None and psd is not _BAD:
+        # The structure draws the particle nearest each class: none far above the top class.
+        largest = min(largest, max(_psd_diameters(psd)))
+    if largest > min(box):
+        structure.fail("box_um", f"got {show(list(box))}; its smallest edge is narrower than "
+                                 f"the largest particle of {what}, {largest:.4g} um, which would "
+                                 f"touch its own periodic image; enlarge box_um")
 
 
 @_rule(Formulation, {"cbd_mass_percent": "`am_mass_percent + cbd_mass_percent` = 100 (± 1e-6)"})

@@ -68,9 +68,11 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str], *, keep: tuple[
 
 def check_refuses(spec: Path, capsys: pytest.CaptureFixture[str], field: str,
                   words: list[str]) -> str:
-    """``run SPEC --check`` refuses the spec with one line for ``field`` holding ``words``."""
+    """``run SPEC --check`` refuses the spec with one line for ``field`` holding ``words``
+    (the one naming ``field`` and the first word, when the field has several problems)."""
     lines = refused(["run", str(spec), "--check"], capsys)
-    hits = [line for line in lines if f": {field}" in line or line.startswith(field)]
+    hits = [line for line in lines if (f": {field}:" in line or line.startswith(f"{field}:"))
+            and words[0] in line]
     assert len(hits) == 1, lines
     for word in words:
         assert word in hits[0], (word, hits[0])
@@ -256,3 +258,46 @@ def test_a_bad_force_field_file_is_one_line(make, words, tmp_path: Path,
     spec = quick_with(tmp_path, {"numerics.forcefield_slurry": f'"{tmp_path / "ff.toml"}"'})
     line = check_refuses(spec, capsys, "numerics.forcefield_slurry", words)
     assert "Error" not in line
+
+
+# --------------------------------------------------------------------------------------------
+# Work that cannot finish: estimated before anything runs
+
+
+@pytest.fixture
+def machine_of_16_gib(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mesosweep.ensemble import workload
+
+    monkeypatch.setattr(workload, "machine_memory_bytes", lambda: 16 * 1024**3)
+
+
+@pytest.mark.parametrize("changes, field, words", [
+    ({"structure.box_um": "[10000.0, 10000.0, 10000.0]"}, "structure",
+     ["2,147,483,647 LAMMPS can number", "32,541,527,108 beads", "structure.box_um"]),
+    ({"particles.count": "100000", "particles.diameter_range_um": "[100.0, 100.0]",
+      "particles.voxel_size_um": "0.5", "structure.box_um": "[200.0, 200.0, 200.0]"},
+     "particles", ["837,758,040,958 voxels", "this machine's 16 GiB", "particles.count"]),
+    ({"process.calendering_speed_um_per_us": "0.0001", "numerics.timestep_fraction": "0.001"},
+     "process.calendering_speed_um_per_us", ["692,285,959,563 steps", "2,147,483,647"]),
+    ({"cluster.kind": '"slurm"', "cluster.memory": '"300MB"', "analysis.voxel_size_um": "0.01"},
+     "structure", ["1,998,341,997 voxels", 'cluster.memory = "300MB"', "raise cluster.memory"]),
+    ({"analysis.voxel_size_um": "0.01"}, "structure",
+     ["2 at once", "this machine's 16 GiB", "analysis.voxel_size_um"]),
+    ({"structure.psd_table": "[[1e6, 1.0]]"}, "structure.psd_table",
+     ["1000000.0", "[0.1, 500]"]),
+    ({"structure.psd_table": "[[20.0, 1.0]]"}, "structure.psd_table",
+     ["20.0", "smallest edge of box_um (16.0 um)"]),
+    ({"structure.box_um": "[5.0, 16.0, 64.0]"}, "structure.box_um",
+     ["[5.0, 16.0, 64.0]", "largest particle", "7 um"]),
+], ids=["beads-beyond-lammps", "synthetic-volume", "plane-steps", "job-memory",
+        "machine-memory", "psd-class-huge", "psd-class-wider-than-box", "box-narrower"])
+def test_work_that_cannot_finish_is_refused_with_its_estimate(
+        changes, field, words, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        machine_of_16_gib: None) -> None:
+    check_refuses(quick_with(tmp_path, changes), capsys, field, words)
+
+
+def test_check_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(QUICK), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "each realisation: about 533 beads (387 AM, 146 CBD)" in out, out

@@ -27,10 +27,12 @@ def run(args: argparse.Namespace) -> int:
     # Commands import what they run only when run: `mesosweep --help` stays fast.
     from mesosweep.ensemble.plan import plan  # noqa: PLC0415
     from mesosweep.ensemble.spec import SpecError, check_forcefields, load_spec  # noqa: PLC0415
+    from mesosweep.ensemble.workload import check_workload  # noqa: PLC0415
 
     try:
         spec = load_spec(args.spec)
         check_forcefields(spec)
+        work = check_workload(spec)  # what cannot finish is refused before anything is written
     except SpecError as exc:
         print(f"mesosweep: invalid sweep spec\n{exc}", file=sys.stderr)
         return 2
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         print(f"{args.spec}: valid; {len(plan(spec))} realisation(s) x "
               f"{len(spec.process.compression_degrees)} compression degree(s) -> "
-              f"{spec.sweep.output} (would {action} it)")
+              f"{spec.sweep.output} (would {action} it)\n"
+              f"each realisation: {work.summary()}")
         return 0
     try:
         return run_sweep(spec, extend=args.extend, events=progress_views(sys.stdout))
