@@ -64,6 +64,8 @@ def watershed_markers(
         exclude_border=False,
     )
     markers = np.zeros(distance.shape, dtype=np.int32)
+    # No peak at all (every particle eroded away) comes back as shape (0,), not (0, 3).
+    peaks = np.reshape(peaks, (-1, distance.ndim))
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     return markers
 

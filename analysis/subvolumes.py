@@ -44,6 +44,8 @@ __all__ = [
 # far from capacity a box is placed within a few tries, so a large budget only matters when
 # the volume is nearly full, where the lattice is the better answer anyway.
 _TRIES_PER_BOX = 2000
+# No tomogram spans a million voxels along an axis; beyond it a voxel count is a unit mistake.
+_MAX_VOXELS_PER_AXIS = 1e6
 
 
 def subvolume_shape(size_um: Sequence[float], voxel_size_um: float) -> tuple[int, int, int]:
@@ -66,7 +68,12 @@ def subvolume_shape(size_um: Sequence[float], voxel_size_um: float) -> tuple[int
         raise ValueError(f"size_um must be three positive lengths in µm, got {size_um!r}")
     if not (np.isfinite(voxel_size_um) and voxel_size_um > 0):
         raise ValueError(f"voxel_size_um must be > 0, got {voxel_size_um!r}")
-    counts = np.maximum(np.rint(size / float(voxel_size_um)), 1).astype(int)
+    ratio = size / float(voxel_size_um)
+    if not np.all(ratio < _MAX_VOXELS_PER_AXIS):
+        raise ValueError(f"a sub-volume of {size.tolist()} µm at {voxel_size_um!r} µm voxels "
+                         f"would span more than {_MAX_VOXELS_PER_AXIS:.0e} voxels along an axis; "
+                         "check the size and the voxel size")
+    counts = np.maximum(np.rint(ratio), 1).astype(int)
     return tuple(int(c) for c in counts)  # type: ignore[return-value]
 
 
@@ -130,6 +137,12 @@ def sample_origins(
     n = int(n)
     rng = np.random.default_rng(int(seed))
     span = vol - sub + 1  # number of admissible origins per axis
+    places = int(np.prod(span))
+    if overlap and n > places:
+        raise ValueError(
+            f"{n} sub-volumes of {tuple(int(s) for s in sub)} voxels: a volume of "
+            f"{tuple(int(v) for v in vol)} voxels has only {places} places for one, so most "
+            "would be copies; ask for at most that many")
     if overlap:
         return rng.integers(0, span, size=(n, 3)).astype(np.int64)
 

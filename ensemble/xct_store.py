@@ -77,8 +77,11 @@ def measure_file(path: str | Path, voxel_size_um: float, *, size_um: Sequence[fl
     from mesosweep.analysis.xct import measure_phases  # noqa: PLC0415
 
     say = log or (lambda line: None)
-    if not voxel_size_um > 0:
+    if not (np.isfinite(voxel_size_um) and voxel_size_um > 0):
         raise ValueError(f"voxel_size_um must be > 0 (µm), got {voxel_size_um!r}")
+    margin = options.get("margin_um", 0.0)
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin_um must be a finite length >= 0 (µm), got {margin!r}")
     if am is None and threshold is None:
         am = 1
     volume = read_volume(path, fmt=fmt, shape=shape, dtype=dtype)

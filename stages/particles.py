@@ -363,7 +363,12 @@ def build_database_from_file(
         Not an image, a wrong shape, a label absent from the image, a non-integer image where
         labels were promised, an empty AM phase, or no whole particle found; one line each.
     """
-    from mesosweep.stages.xct_io import labels_to_phases, read_volume, through_plane_last  # noqa: PLC0415
+    from mesosweep.stages.xct_io import (  # noqa: PLC0415
+        MIN_VOXELS_PER_AXIS,
+        labels_to_phases,
+        read_volume,
+        through_plane_last,
+    )
 
     say = log or (lambda line: None)
     if not voxel_size_um > 0:
@@ -376,6 +381,11 @@ def build_database_from_file(
     say(f"volume {volume.shape[0]} x {volume.shape[1]} x {volume.shape[2]} voxels "
         f"({volume.dtype}), "
         f"through-plane axis {through_plane_axis} -> z")
+    if min(volume.shape) < MIN_VOXELS_PER_AXIS:
+        raise ValueError(
+            f"{path}: the volume is {' x '.join(map(str, volume.shape))} voxels; a whole particle "
+            f"needs at least {MIN_VOXELS_PER_AXIS} voxels along every axis (itself and background "
+            "on both sides), and a tomogram far more")
     phases = labels_to_phases(volume, am=am, cbd=cbd, pore=pore, threshold=threshold)
     del volume  # the phase image replaces it: keep one full-size copy alive, not two
     from mesosweep.analysis.phases import AM  # noqa: PLC0415
@@ -395,9 +405,10 @@ def build_database_from_file(
     )
     if len(db) == 0:
         raise ValueError(
-            f"no whole particle found in {path}: every AM particle touches the border or is "
-            f"below min_voxels={min_voxels}; check the AM label or threshold, lower min_voxels, "
-            "or use a larger volume"
+            f"no whole particle found in {path}: every AM particle touches the border, is "
+            f"thinner than the {2 * erosion_vox + 1} voxels the erosion before the watershed "
+            f"removes (erosion_vox={erosion_vox}) or is below min_voxels={min_voxels}; check the "
+            "AM label or threshold, lower erosion_vox or min_voxels, or use a larger volume"
         )
     return db
 
@@ -456,14 +467,18 @@ def save_database(db: ParticleDatabase, path: str | Path) -> Path:
     payload = _payload(db)
     # Written beside, then renamed: an interrupted save never leaves a truncated database.
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        kind=np.str_(_KIND),
-        schema_version=np.int64(SCHEMA_VERSION),
-        checksum=np.str_(_checksum(payload)),
-        **payload,
-    )
-    os.replace(tmp, path)
+    try:
+        np.savez_compressed(
+            tmp,
+            kind=np.str_(_KIND),
+            schema_version=np.int64(SCHEMA_VERSION),
+            checksum=np.str_(_checksum(payload)),
+            **payload,
+        )
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or Ctrl-C leaves no half-written file behind
+        raise
     return path
 
 

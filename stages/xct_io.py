@@ -17,10 +17,17 @@ import tifffile
 
 from mesosweep.analysis.phases import AM, CBD, PORE
 
-__all__ = ["FORMATS", "labels_to_phases", "read_volume", "through_plane_last"]
+__all__ = ["FORMATS", "MIN_VOXELS_PER_AXIS", "check_volume_dtype", "labels_to_phases",
+           "read_volume", "through_plane_last"]
 
 #: Format names accepted by :func:`read_volume`'s ``fmt``.
 FORMATS = ("tiff", "tiff-folder", "npy", "raw", "zarr")
+#: What a voxel of a tomogram holds: a boolean, an integer (label or grey value) or a float
+#: (grey value). numpy's kind letters; strings, objects, dates and complex numbers are refused.
+VOLUME_DTYPE_KINDS = "buif"
+#: A whole particle needs a voxel of background on each side: fewer voxels along an axis hold
+#: none (the separation drops particles that touch the volume's border).
+MIN_VOXELS_PER_AXIS = 3
 _TIFF_SUFFIXES = (".tif", ".tiff")
 _RAW_SUFFIXES = (".raw", ".bin", ".dat", ".vol")
 
@@ -49,13 +56,37 @@ def _guess_format(path: Path) -> str:
     )
 
 
+def check_volume_dtype(dtype: np.dtype | str, where: str) -> np.dtype:
+    """``dtype`` as a numpy dtype if a tomogram's voxels can hold it, else ValueError naming
+    ``where`` (a file or an option) and what is allowed."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{where}: {dtype!r} is not a numpy dtype; use e.g. uint8, uint16, "
+                         "'<u2', float32") from None
+    if dtype.kind not in VOLUME_DTYPE_KINDS or dtype.itemsize == 0 or dtype.shape:
+        raise ValueError(f"{where}: voxels of {dtype} ({dtype.str!r}) cannot be a tomogram's; "
+                         "a volume holds booleans, integers (labels or grey values) or floats, "
+                         "e.g. uint8, uint16, '<u2', float32")
+    return dtype
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     try:
-        return tifffile.imread(path)
-    except (tifffile.TiffFileError, ValueError, OSError) as error:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            # Samples per pixel (red, green, blue ...): not read, refused below.
+            volume = None if "S" in series.axes else series.asarray()
+    except (tifffile.TiffFileError, IndexError, ValueError, OSError) as error:
         raise ValueError(
             f"{path} is not a readable TIFF image ({error}); check the file or pass fmt="
         ) from error
+    if volume is None:
+        raise ValueError(
+            f"{path} is a colour (RGB) image, axes {series.axes!r} of shape {series.shape}; a "
+            "tomogram is one grey value or label per voxel: save its labels or grey values as a "
+            "single-channel image")
+    return volume
 
 
 def _read_tiff_folder(path: Path) -> np.ndarray:
@@ -72,18 +103,41 @@ def _read_tiff_folder(path: Path) -> np.ndarray:
     return np.stack(images)
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a .npy file, read from its header alone."""
+    with path.open("rb") as fh:
+        if fh.read(2) == b"PK":
+            raise ValueError(f"{path} is an .npz archive, not a single .npy array; extract "
+                             "the volume first")
+        fh.seek(0)
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(fh)
+        return tuple(shape), dtype, fh.tell()
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    # The header first: it says what the data must be, before any of it is read or allocated.
     try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as error:  # object arrays or non-numpy bytes
+        shape, dtype, offset = _npy_header(path)
+    except ValueError as error:  # no .npy magic, or a header numpy cannot read
         raise ValueError(
             f"{path} is not a plain numeric .npy array ({error}); save it with np.save of a "
             "numeric array"
         ) from error
-    if not isinstance(array, np.ndarray):
+    if dtype.hasobject:
+        raise ValueError(f"{path} holds Python objects, which would need unpickling; it is not "
+                         "a plain numeric .npy array: save a numeric array with np.save")
+    check_volume_dtype(dtype, str(path))
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    actual = path.stat().st_size - offset
+    if actual != expected:
         raise ValueError(
-            f"{path} is an .npz archive, not a single .npy array; extract the volume first")
-    return array
+            f"{path}: its header promises shape {shape} of {dtype} ({expected} bytes of data) "
+            f"but the file holds {actual}; it is truncated or its header was edited: save it "
+            "again with np.save")
+    return np.load(path, allow_pickle=False)
 
 
 def _read_raw(path: Path, shape: Sequence[int] | None, dtype: np.dtype | str | None) -> np.ndarray:
@@ -92,9 +146,11 @@ def _read_raw(path: Path, shape: Sequence[int] | None, dtype: np.dtype | str | N
             f"{path}: a raw binary volume needs shape= (e.g. (251, 301, 301)) "
             "and dtype= (e.g. 'uint8' or '<u2')"
         )
-    dtype = np.dtype(dtype)
+    dtype = check_volume_dtype(dtype, f"{path}: dtype")
     shape = tuple(int(s) for s in shape)
-    expected = int(np.prod(shape)) * dtype.itemsize
+    if min(shape, default=0) < 1:
+        raise ValueError(f"{path}: shape {shape}; a raw volume has three positive lengths")
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
     actual = path.stat().st_size
     if actual != expected:
         raise ValueError(
@@ -170,6 +226,9 @@ def read_volume(
             f"{path} holds an array of shape {volume.shape} ({volume.ndim}-D); a volume must be "
             "3-D (a single 2-D slice or a multi-channel image is not a tomogram)"
         )
+    if volume.size == 0:
+        raise ValueError(f"{path} holds no voxels (shape {volume.shape}); give a tomogram")
+    check_volume_dtype(volume.dtype, str(path))
     return volume
 
 
@@ -213,6 +272,17 @@ def _as_label_set(labels: int | Sequence[int] | None) -> tuple[int, ...]:
 
 def _threshold_phases(volume: np.ndarray, threshold: float) -> np.ndarray:
     """Grey values above ``threshold`` become AM (dense oxide is bright in XCT), the rest PORE."""
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold {threshold!r}: a grey value must be a finite number")
+    if volume.dtype.kind not in "buif":
+        raise ValueError(f"a threshold needs grey values, but the volume holds {volume.dtype}")
+    if volume.dtype.kind == "f":
+        # NaN compares False with everything: it would silently become pore.
+        missing = int(np.count_nonzero(np.isnan(volume)))
+        if missing:
+            raise ValueError(
+                f"{missing} of {volume.size} voxels are NaN (not a number); a grey value must be "
+                "a number: fill or crop the missing voxels before thresholding")
     return np.where(volume > threshold, AM, PORE).astype(np.uint8)
 
 
@@ -220,11 +290,12 @@ def _label_phases(
     volume: np.ndarray, am: tuple[int, ...], cbd: tuple[int, ...], pore: tuple[int, ...] | None
 ) -> np.ndarray:
     """Map label sets to phases; labels outside every set become PORE unless ``pore`` is given."""
-    if not np.issubdtype(volume.dtype, np.integer) and not np.issubdtype(volume.dtype, np.bool_):
+    if volume.dtype.kind not in "bui":
         raise ValueError(
             f"labels were promised but the volume holds {volume.dtype} values; "
-            "pass threshold= for a greyscale image, or convert a label image to an integer type"
-        )
+            + ("pass threshold= for a greyscale image, or convert a label image to an integer "
+               "type" if volume.dtype.kind == "f" else
+               "a label image holds integers (e.g. uint8, uint16)"))
     present = np.unique(volume)
     named = {"am": am, "cbd": cbd, "pore": pore or ()}
     for name, values in named.items():

@@ -11,18 +11,26 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
 from mesosweep.commands.particles import (
+    _bounded_float,
     _int_at_least,
     _OneLineErrors,
-    _positive_float,
     add_volume_arguments,
     add_watershed_arguments,
     check_volume_arguments,
+    voxel_size,
 )
+
+#: Sub-volumes measured at most: the paper measured 20, and a thousand give confidence
+#: intervals of a per cent; each is a watershed and a tortuosity solve.
+MAX_SUBVOLUMES = 10_000
+#: A sub-volume is at most as large as a simulation box (the spec's structure.box_um bound).
+length_um = _bounded_float(0.001, 10_000, "µm, from a voxel to 1 cm")
 
 EXAMPLES = """\
 examples:
@@ -52,12 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument("volume", type=Path,
                    help="multi-page TIFF, folder of TIFF slices, .npy, raw binary, or zarr array")
-    m.add_argument("--voxel-size-um", type=_positive_float, required=True,
+    m.add_argument("--voxel-size-um", type=voxel_size, required=True,
                    help="voxel edge length in µm (isotropic)")
     m.add_argument("-o", "--output", type=Path, required=True,
                    help="a sweep store (written into its group 'xct') or a new zarr store")
     size = m.add_mutually_exclusive_group(required=True)
-    size.add_argument("--size-um", type=_positive_float, nargs="+", metavar="L",
+    size.add_argument("--size-um", type=length_um, nargs="+", metavar="L",
                       help="sub-volume size X Y Z in µm (X Y with --full-thickness)")
     size.add_argument("--like", type=Path, metavar="STORE",
                       help="take the size of the simulated electrode of this sweep store (box "
@@ -67,7 +75,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "uncalendered); recorded for the comparison and, with --like, picks the "
                         "simulated thickness (default: unknown; --like then uses 0)")
     m.add_argument("--case", default="", help="formulation (sweep case) of the imaged electrode")
-    m.add_argument("-n", "--count", type=_int_at_least(1), default=20,
+    m.add_argument("-n", "--count", type=_int_at_least(1, MAX_SUBVOLUMES, "each is a "
+                                                        "watershed and a tortuosity solve"),
+                   default=20,
                    help="number of sub-volumes (default 20, as the paper)")
     m.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of their placement")
     m.add_argument("--no-overlap", action="store_true",
@@ -83,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_volume_arguments(m)
     ws = m.add_argument_group("particle separation (as for `mesosweep particles build`)")
     add_watershed_arguments(ws)
-    ws.add_argument("--margin-um", type=float, default=5.0,
+    ws.add_argument("--margin-um", type=_bounded_float(0, 1000, "µm of context"), default=5.0,
                     help="context around each sub-volume for the watershed, µm")
 
 
@@ -104,13 +114,17 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"--degree {args.degree}: a compression degree is a fraction in [0, 1)"
     if not args.volume.exists():
         return f"{args.volume}: no such volume"
-    if not args.output.parent.is_dir():
-        return f"--output {args.output}: the folder {args.output.parent} does not exist"
-    if args.output.exists() and not is_mesosweep_store(args.output) and not args.overwrite:
-        return (f"--output {args.output} exists and is not a sweep store; choose a new path or "
+    out = args.output
+    if not out.parent.is_dir():
+        return f"--output {out}: the folder {out.parent} does not exist"
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        return (f"--output {out} is a file; a store is a folder: choose a new path (a file is "
+                "never replaced by a store)")
+    if out.exists() and not is_mesosweep_store(out) and not args.overwrite:
+        return (f"--output {out} exists and is not a sweep store; choose a new path or "
                 "pass --overwrite")
-    if not args.margin_um >= 0:
-        return "--margin-um must be >= 0"
+    if not os.access(out if out.exists() else out.parent, os.W_OK | os.X_OK):
+        return f"--output {out}: cannot write there (read-only, or not yours)"
     return check_volume_arguments(args)
 
 
@@ -152,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             cbd_as=cbd_as or "pore", profile_bins=profile_bins, margin_um=args.margin_um,
             min_distance_vox=args.min_distance_vox, erosion_vox=args.erosion_vox)
         group = write_xct(ds, args.output, group=args.group, overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (ValueError, OSError) as exc:  # a bad volume or request; a file that cannot be read
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
     por, tau = ds["porosity"].values, ds["tau_z"].values
