@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from mesosweep import __version__
@@ -24,7 +25,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     parser = argparse.ArgumentParser(
         prog="mesosweep",
         description="Ensembles of electrode-manufacturing simulations (slurry, drying, "
-                    "calendering in LAMMPS under MPI, spread over Dask workers), compared with XCT.",
+                    "calendering in LAMMPS under MPI, spread over Dask workers), compared with "
+                    "XCT.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"mesosweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,11 +36,24 @@ def _parser() -> tuple[argparse.ArgumentParser, dict]:
     return parser, modules
 
 
+# Exit status of a command whose reader went away (`mesosweep status STORE | head`): that of a
+# process ended by SIGPIPE, as `cat` or `yes` would have.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mesosweep`` console script."""
     parser, modules = _parser()
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    try:
+        return modules[args.command].run(args)
+    except BrokenPipeError:
+        # The reader stopped reading: end quietly. Point stdout at /dev/null, or the
+        # interpreter's final flush would raise (and print) the same error again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -301,3 +301,44 @@ def test_check_prints_the_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", str(QUICK), "--check"]) == 0
     out = capsys.readouterr().out
     assert "each realisation: about 533 beads (387 AM, 146 CBD)" in out, out
+
+
+# --------------------------------------------------------------------------------------------
+# Command lines
+
+
+@pytest.mark.parametrize("argv", [["spec", "schema"], ["run", str(QUICK), "--check"]],
+                         ids=["spec-schema", "run-check"])
+def test_a_reader_that_goes_away_ends_the_command_quietly(argv: list[str]) -> None:
+    """`mesosweep status STORE | head`: the pipe closes, the command ends without a word."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "mesosweep.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
+
+
+def _report_store(path: Path) -> Path:
+    """Enough of a sweep store for the report command to accept it as one."""
+    path.mkdir()
+    (path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", '
+                                    '"attributes": {"mesosweep_version": "0"}}')
+    return path
+
+
+@pytest.mark.parametrize("output, words", [
+    (lambda p: (p / "old").mkdir() or (p / "old" / "index.html").write_text("x") and "old",
+     ["already holds a report", "--force"]),
+    (lambda p: "quick.zarr/report", ["lies in the zarr store", "quick.zarr"]),
+    (lambda p: "quick.zarr", ["lies in the zarr store"]),
+    (lambda p: _file_at(p / "notes.txt").name, ["exists and is not a folder"]),
+], ids=["existing-report", "inside-the-store", "the-store-itself", "a-file"])
+def test_report_refuses_an_output_it_would_spoil_before_drawing(
+        output, words, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = _report_store(tmp_path / "quick.zarr")
+    (line,) = refused(["report", str(store), "-o", output(tmp_path)], capsys)
+    for word in words:
+        assert word in line, (word, line)

@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--xct", type=Path, default=None,
                    help="store of the XCT sub-volumes (default: the store's own 'xct' group)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the report")
+    p.add_argument("--force", action="store_true",
+                   help="replace a report already in the output folder")
     p.add_argument("--level", type=_fraction, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--alpha", type=_fraction, default=0.05,
                    help="significance level of the sample-size calculation (default 0.05)")
@@ -54,16 +56,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesosweep: --xct {args.xct} is not a zarr store; write one with "
               "`mesosweep xct measure`", file=sys.stderr)
         return 2
-    if args.output.exists() and not args.output.is_dir():
-        print(f"mesosweep: --output {args.output} exists and is not a folder", file=sys.stderr)
-        return 2
     started = time.perf_counter()
-    from mesosweep.report.html import build_report  # noqa: PLC0415 - matplotlib loads here
+    # matplotlib loads here
+    from mesosweep.report.html import build_report, output_problem  # noqa: PLC0415
 
+    problem = output_problem(args.output, overwrite=args.force)
+    if problem is not None:  # before any figure is drawn
+        print(f"mesosweep report: --output {problem}", file=sys.stderr)
+        return 2
     try:
         index = build_report(args.store, args.output, xct=args.xct, level=args.level,
-                             alpha=args.alpha, power=args.power, difference=args.difference)
-    except (ValueError, FileNotFoundError) as exc:
+                             alpha=args.alpha, power=args.power, difference=args.difference,
+                             overwrite=args.force)
+    except (ValueError, OSError) as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
     drawn = sorted(p.name for p in args.output.glob("fig*.png"))

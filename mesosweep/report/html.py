@@ -37,7 +37,7 @@ from mesosweep.analysis.compare import (
 from mesosweep.ensemble.xct_store import GROUP, open_xct
 from mesosweep.report.figures import FigureResult, all_figures
 
-__all__ = ["build_report", "find_xct"]
+__all__ = ["build_report", "find_xct", "output_problem"]
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -50,6 +50,23 @@ figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #e
 figcaption { font-size: 0.9em; color: #444; max-width: 60em; }
 .note { color: #8a4b00; } .small { font-size: 0.85em; color: #555; }
 """
+
+
+def output_problem(out_dir: str | Path, *, overwrite: bool = False) -> str | None:
+    """Why a report cannot be written into ``out_dir`` (None: it can), before any work: it
+    must not be a file, nor lie in a zarr store (a sweep's or the XCT's: its files would mix
+    with the store's), nor hold a report already unless ``overwrite``."""
+    out = Path(out_dir)
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        return f"{out} exists and is not a folder; give a folder for the report"
+    for folder in (out.absolute(), *out.absolute().parents):
+        if (folder / "zarr.json").is_file() or (folder / ".zgroup").is_file():
+            return (f"{out} lies in the zarr store {folder}; a report beside a store, not in "
+                    "it, e.g. -o report")
+    if (out / "index.html").exists() and not overwrite:
+        return (f"{out} already holds a report (index.html); choose another folder, or pass "
+                "--force to replace it")
+    return None
 
 
 def find_xct(store: Path, xct: Path | None = None) -> xr.Dataset | None:
@@ -65,7 +82,7 @@ def find_xct(store: Path, xct: Path | None = None) -> xr.Dataset | None:
 
 def build_report(store: str | Path, out_dir: str | Path, *, xct: str | Path | None = None,
                  level: float = LEVEL, alpha: float = ALPHA, power: float = POWER,
-                 difference: float = RELATIVE_DIFFERENCE) -> Path:
+                 difference: float = RELATIVE_DIFFERENCE, overwrite: bool = False) -> Path:
     """Write the figures, tables and ``index.html`` of a sweep's comparison with XCT.
 
     Parameters
@@ -82,6 +99,9 @@ def build_report(store: str | Path, out_dir: str | Path, *, xct: str | Path | No
         Significance level and power of the sample-size calculation.
     difference : float, default 0.05
         Difference to resolve, as a fraction of the experimental mean.
+    overwrite : bool, default False
+        Replace a report already in ``out_dir``; without it that is refused (ValueError), as
+        is an ``out_dir`` inside a zarr store (:func:`output_problem`).
 
     Returns
     -------
@@ -89,6 +109,9 @@ def build_report(store: str | Path, out_dir: str | Path, *, xct: str | Path | No
         The ``index.html`` written.
     """
     store, out = Path(store), Path(out_dir)
+    problem = output_problem(out, overwrite=overwrite)
+    if problem is not None:
+        raise ValueError(problem)
     out.mkdir(parents=True, exist_ok=True)
     sim = xr.open_zarr(store).load()
     x = find_xct(store, Path(xct) if xct is not None else None)
@@ -116,7 +139,10 @@ def build_report(store: str | Path, out_dir: str | Path, *, xct: str | Path | No
             f"<title>{html.escape('mesosweep report: ' + store.name)}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    # Written beside and renamed: a replaced report's page is the old one or the new, whole.
+    partial = out / ".index.html.tmp"
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(index)
     return index
 
 
