@@ -538,6 +538,31 @@ def rule_texts(cls: type, name: str) -> list[str]:
     return texts
 
 
+# The plan, the store's arrays and the work folders hold an entry per realisation and degree.
+MAX_REALISATIONS = 100_000
+MAX_STORE_CELLS = 1_000_000
+
+
+@_rule(Spec, {"sweep.realisations": f"times the formulations at most {MAX_REALISATIONS:,}, and "
+                                    f"times the compression degrees too at most "
+                                    f"{MAX_STORE_CELLS:,}"})
+def _plan_is_bounded(v: _Values) -> None:
+    sweep, process, formulations = v["sweep"], v["process"], v["formulations"]
+    if not (isinstance(sweep, _Values) and isinstance(process, _Values)
+            and isinstance(formulations, list) and _is_int(sweep["realisations"])):
+        return
+    realisations = sweep["realisations"] * len(formulations)
+    degrees = process["compression_degrees"]
+    cells = realisations * (len(degrees) + 1) if isinstance(degrees, tuple) else 0
+    if realisations > MAX_REALISATIONS or cells > MAX_STORE_CELLS:
+        sweep.fail("realisations", f"got {sweep['realisations']}; with {len(formulations)} "
+                                   f"formulation(s) and {len(degrees) if cells else '?'} "
+                                   f"compression degree(s) the plan holds {realisations:,} "
+                                   f"realisations and {cells:,} results per metric, beyond "
+                                   f"{MAX_REALISATIONS:,} and {MAX_STORE_CELLS:,}; split the "
+                                   f"sweep into several")
+
+
 @_rule(Spec, {"formulations.name": "unique, ignoring case"})
 def _formulation_names_differ(v: _Values) -> None:
     items = v["formulations"]

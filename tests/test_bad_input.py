@@ -142,9 +142,12 @@ def test_a_spec_that_is_no_spec_is_refused_at_once(make, words, tmp_path: Path,
     ({"numerics.slurry_max_steps": "10_000_000_000"}, "numerics.slurry_max_steps",
      ["2147483647", "2^31"]),
     ({"cluster.max_attempts": "1_000_000"}, "cluster.max_attempts", ["<= 100"]),
+    ({"sweep.realisations": "10000", "process.compression_degrees":
+      "[" + ", ".join(f"{0.005 * i:.3f}" for i in range(1, 101)) + "]"}, "sweep.realisations",
+     ["1,010,000 results per metric", "split the sweep"]),
 ], ids=["realisations", "box", "voxel", "count", "min-voxels", "diameter", "speed-tiny",
         "speed-huge", "timestep-tiny", "temperature", "pressure", "density", "cbd-bead",
-        "downsample", "analysis-voxel", "steps-int32", "attempts"])
+        "downsample", "analysis-voxel", "steps-int32", "attempts", "plan-beyond-the-store"])
 def test_quantities_beyond_the_model_are_refused(changes, field, words, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     check_refuses(quick_with(tmp_path, changes), capsys, field, words)
