@@ -100,16 +100,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> str | None:
     """The first problem argparse cannot see, or None."""
     # Commands import what they run only when run: `mesosweep --help` stays fast.
-    from mesosweep.ensemble.spec import is_mesosweep_store  # noqa: PLC0415
+    from mesosweep.ensemble.spec import describe_non_store, is_mesosweep_store  # noqa: PLC0415
 
     if args.size_um is not None:
         wanted = 2 if args.full_thickness else 3
         if len(args.size_um) not in (wanted, 3):
             also = " or X Y with --full-thickness" if wanted == 2 else ""
             return f"--size-um takes X Y Z (µm){also}, got {len(args.size_um)} value(s)"
-    if args.like is not None and not is_mesosweep_store(args.like):
-        return (f"--like {args.like}: not a mesosweep sweep store (a zarr store `mesosweep run` "
-                "wrote)")
+    if args.like is not None and (problem := describe_non_store(args.like)) is not None:
+        return f"--like: {problem}; give a sweep store (a zarr store `mesosweep run` wrote)"
     if args.degree is not None and not (math.isfinite(args.degree) and 0 <= args.degree < 1):
         return f"--degree {args.degree}: a compression degree is a fraction in [0, 1)"
     if not args.volume.exists():
