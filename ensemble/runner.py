@@ -44,6 +44,7 @@ from mesosweep.ensemble.spec import (
     is_mesosweep_store,
     spec_to_dict,
 )
+from mesosweep.ensemble.workload import check_workload
 from mesosweep.stages.lammps_env import lammps_version
 from mesosweep.stages.particles import save_database
 from mesosweep.stages.synthetic import synthetic_volume
@@ -155,6 +156,7 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
         events = EventBus()
         events.subscribe(ProgressPrinter(out))
     check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
+    check_workload(spec)  # work that cannot finish is refused before it starts
     check_store(spec, extend)  # refused here, before anything is written
     path = spec.sweep.output
     sweep = SweepLayout(path)

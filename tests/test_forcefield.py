@@ -153,6 +153,7 @@ def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path
     """Primaries of one secondary hold together by their bonds; two secondaries meet through
     the inter-particle JKR + LJ only (their beads never bond)."""
     from mesosweep.stages import slurry
+    from mesosweep.stages.contract import StageOutput, run
     from mesosweep.stages.inputs import Numerics
     from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState, lattice_bonds
     from mesosweep.stages.lammps_env import executable
@@ -175,12 +176,13 @@ def test_an_isolated_secondary_stays_whole_and_two_secondaries_interact(tmp_path
     # The dried set runs no barostat of its own: give it the first version's (0.5 us, 0.0005 GPa).
     dried = dataclasses.replace(load_forcefield(shipped_forcefield("dried")),
                                 barostat_damping_us=0.5, barostat_modulus_GPa=0.0005)
-    slurry.build_inputs(state, tmp_path, ff=dried,
-                        temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
-                        cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
-                        numerics=Numerics(0.1, 500, 20000, 1000, 1e-9), seed=3)
-    result = slurry.run(tmp_path, [executable("mpiexec"), "-n", "1"])
-    final, _ = slurry.read_output(tmp_path, result)
+    slurry.build_inputs(slurry.SlurryParams(
+        forcefield=dried, temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
+        cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
+        numerics=Numerics(0.1, 500, 20000, 1000, 1e-9), seed=3),
+        StageOutput("structure", tmp_path, state, {}), tmp_path)
+    run(tmp_path, [executable("mpiexec"), "-n", "1"])
+    final = slurry.read_output(tmp_path).state
     x = final.unwrapped()
     for m in (1, 2):  # each secondary keeps its lattice: bonds within 5 % of rest length
         sel = (final.molecule[final.bonds[:, 1]] == m)
@@ -228,6 +230,7 @@ def test_slurry_opens_initial_overlaps_before_the_barostat(tmp_path):
     """Two CBD beads placed inside each other's LJ core are pushed apart at a bounded pace
     before the normal integrator and the barostat start."""
     from mesosweep.stages import slurry
+    from mesosweep.stages.contract import StageOutput
     from mesosweep.stages.inputs import Numerics
     from mesosweep.stages.lammps_data import AM_TYPE, CBD_TYPE, BeadState
 
@@ -235,11 +238,11 @@ def test_slurry_opens_initial_overlaps_before_the_barostat(tmp_path):
     state = BeadState(np.zeros(3), np.full(3, 15.0), np.array([CBD_TYPE, CBD_TYPE, AM_TYPE]), pos,
                       np.array([6.2, 6.2, 1.593]), np.array([0.95, 0.95, 4.68]),
                       np.array([0, 0, 1]), np.zeros((3, 3), np.int64), np.zeros((0, 3), np.int64))
-    protocol = slurry.build_inputs(
-        state, tmp_path, ff=load_forcefield(shipped_forcefield("slurry-paper")),
-        temperature_K=300.0, pressure_Pa=1e5, solid_content_percent=69.0,
-        cbd_dried_diameter_um=1.3, cbd_density_g_cm3=0.95,
-        numerics=Numerics(0.1, 500, 4000, 1000, 1e-9), seed=3)
+    protocol = slurry.build_inputs(slurry.SlurryParams(
+        forcefield=load_forcefield(shipped_forcefield("slurry-paper")), temperature_K=300.0,
+        pressure_Pa=1e5, solid_content_percent=69.0, cbd_dried_diameter_um=1.3,
+        cbd_density_g_cm3=0.95, numerics=Numerics(0.1, 500, 4000, 1000, 1e-9), seed=3),
+        StageOutput("structure", tmp_path, state, {}), tmp_path)
     lines = list(protocol.blocks[0].lines)
     limit = next(i for i, c in enumerate(lines) if c.startswith("fix integrate all nve/limit"))
     barostat = next(i for i, c in enumerate(lines) if c.startswith("fix barostat"))
