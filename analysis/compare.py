@@ -27,7 +27,7 @@ Statistics
   Kolmogorov–Smirnov distance between the pooled histograms, its classical p-value (which
   treats every pore or particle as independent, and is therefore too small when values
   cluster within an electrode), and a permutation p-value that exchanges whole realisations
-  and sub-volumes, the units that are independent.
+  and sub-volumes, the units that are independent (``scipy.stats.permutation_test``).
 * Sample size (:func:`realisations_needed`): realisations that give a two-sided Welch test of
   level ``alpha`` the stated ``power`` to detect a true difference ``delta``, the
   experimental sample being fixed.
@@ -35,7 +35,6 @@ Statistics
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -597,25 +596,18 @@ def _distribution_test(a: np.ndarray, b: np.ndarray, permutations: int,
     d = float(_ks_distance(a.sum(axis=0), b.sum(axis=0)))
     m_eff = na_vals * nb_vals / (na_vals + nb_vals)
     ks_p = float(stats.kstwobign.sf(d * math.sqrt(m_eff)))
-    units = np.concatenate([a, b])
-    total = na_units + nb_units
-    n_splits = math.comb(total, na_units)
-    if n_splits <= permutations:
-        masks = np.zeros((n_splits, total), dtype=bool)
-        for k, chosen in enumerate(itertools.combinations(range(total), na_units)):
-            masks[k, list(chosen)] = True
-        exact = True
-    else:
-        order = np.argsort(rng.random((permutations, total)), axis=1)[:, :na_units]
-        masks = np.zeros((permutations, total), dtype=bool)
-        np.put_along_axis(masks, order, True, axis=1)
-        exact = False
-    pooled_a = masks.astype(float) @ units
-    pooled_b = (~masks).astype(float) @ units
-    d_perm = _ks_distance(pooled_a, pooled_b)
-    d_perm = np.where(np.isfinite(d_perm), d_perm, 0.0)
-    # A small tolerance: permutations that give the observed split must count as ">=".
-    hits = np.count_nonzero(d_perm >= d - 1e-12)
-    p_perm = hits / len(masks) if exact else (hits + 1) / (len(masks) + 1)
-    row[4:] = [d, ks_p, p_perm, len(masks)]
+    # The units (rows) are exchanged between the two samples; scipy enumerates every split
+    # when there are no more than ``permutations`` of them (an exact test, p = hits / splits)
+    # and otherwise draws ``permutations`` at random (p = (hits + 1) / (draws + 1)).
+    test = stats.permutation_test((a, b), _pooled_ks, permutation_type="independent",
+                                  vectorized=True, n_resamples=permutations,
+                                  alternative="greater", axis=0, rng=rng)
+    row[4:] = [d, ks_p, float(test.pvalue), len(test.null_distribution)]
     return np.array(row, dtype=float)
+
+
+def _pooled_ks(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """KS distance between the histograms pooled over the units along ``axis`` (the bins are
+    the other trailing axis); a split that leaves a side without values counts as 0."""
+    d = _ks_distance(np.sum(a, axis=axis), np.sum(b, axis=axis))
+    return np.where(np.isfinite(d), d, 0.0)

@@ -86,6 +86,21 @@ def test_welch_matches_scipy_and_hand_interval():
     assert np.isnan(welch(0.5, np.nan, 1, 0.4, 0.1, 5)["p_value"])
 
 
+def test_welch_from_summary_numbers_matches_scipy_over_many_cases():
+    """The comparison works from means, sds and sizes (what the store's summaries hold):
+    scipy's ttest_ind_from_stats, given the same numbers, agrees on t and p everywhere."""
+    rng = np.random.default_rng(11)
+    shape = (40,)
+    ma, mb = rng.normal(0.4, 0.05, shape), rng.normal(0.4, 0.05, shape)
+    sa, sb = rng.uniform(0.005, 0.05, shape), rng.uniform(0.005, 0.05, shape)
+    na, nb = rng.integers(2, 30, shape), rng.integers(2, 30, shape)
+    w = welch(ma, sa, na, mb, sb, nb)
+    ref = stats.ttest_ind_from_stats(ma, sa, na, mb, sb, nb, equal_var=False)
+    np.testing.assert_allclose(w["t"], ref.statistic, rtol=1e-12)
+    np.testing.assert_allclose(w["p_value"], ref.pvalue, rtol=1e-9)
+    np.testing.assert_allclose(w["difference"], ma - mb)
+
+
 def test_compare_rejects_a_real_difference_and_accepts_none():
     rng = np.random.default_rng(2)
     xct = _xct(rng.normal(0.40, 0.02, 20))
