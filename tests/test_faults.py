@@ -24,20 +24,14 @@ from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages import initial
 from mesosweep.stages.contract import write_fingerprint
 from mesosweep.stages.lammps_data import CBD_TYPE, write_data
-from tests.conftest import TINY_SPEC
+from tests.conftest import tiny_spec_text
 
 DONE, RUNNING, FAILED = store.DONE, store.RUNNING, store.FAILED
 
 
 def _spec(tmp_path: Path, *, workers: int = 2, slow: bool = False) -> Path:
-    text = TINY_SPEC.format(output="f.zarr", ranks=1).replace("workers = 2", f"workers = {workers}")
-    if slow:  # a slower plane: the drying stage lasts long enough to be interrupted
-        text = text.replace("calendering_speed_um_per_us = 8.0",
-                            "calendering_speed_um_per_us = 1.0")
-        # ... and its plane needs 8 times the steps of the tiny spec's cap.
-        text = text.replace("drying_max_steps = 200000", "drying_max_steps = 2000000")
     path = tmp_path / "f.toml"
-    path.write_text(text)
+    path.write_text(tiny_spec_text("f.zarr", workers=workers, slow=slow))
     return path
 
 
@@ -221,9 +215,7 @@ def _writer(args):
 
 @pytest.mark.slow  # eight processes that each load xarray and zarr: about 15 s of CPU
 def test_eight_writers_at_once_leave_every_value_verifiable(tmp_path, monkeypatch):
-    text = TINY_SPEC.format(output="w.zarr", ranks=1).replace("realisations = 2",
-                                                               "realisations = 8")
-    (tmp_path / "w.toml").write_text(text)
+    (tmp_path / "w.toml").write_text(tiny_spec_text("w.zarr", realisations=8))
     monkeypatch.chdir(tmp_path)
     spec = load_spec(tmp_path / "w.toml")
     store.create(spec.sweep.output, spec, plan(spec), "test")

@@ -10,7 +10,7 @@ import xarray as xr
 from mesosweep.cli import main
 from mesosweep.ensemble.layout import LAUNCH_LOG
 from mesosweep.stages.forcefield import shipped_forcefield
-from tests.conftest import TINY_SPEC
+from tests.conftest import tiny_spec_text
 
 
 def _launched(work: Path) -> list[str]:
@@ -38,8 +38,7 @@ def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path
     dried = tmp_path / "dried.toml"
     shutil.copyfile(shipped_forcefield("dried"), dried)
     spec = tmp_path / "tiny.toml"
-    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
-                                                                   "realisations = 1")
+    text = tiny_spec_text(realisations=1)
     spec.write_text(text.replace("[numerics]", '[numerics]\nforcefield_dried = "dried.toml"'))
     assert _run(tmp_path, spec) == 0
     work = tmp_path / "tiny.work" / "96-4" / "r0000"
@@ -81,8 +80,7 @@ def test_a_changed_particle_generator_never_reuses_the_old_database(tmp_path):
     paths = []
     for count in (16, 17):
         spec = tmp_path / "tiny.toml"
-        spec.write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1).replace(
-            "count = 16", f"count = {count}"))
+        spec.write_text(tiny_spec_text().replace("count = 16", f"count = {count}"))
         mp = pytest.MonkeyPatch()
         mp.chdir(tmp_path)
         try:
@@ -176,8 +174,7 @@ def test_a_sweep_killed_mid_slurry_and_resumed_equals_one_never_interrupted(tmp_
     import sys
     import time
 
-    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
-                                                                   "realisations = 1")
+    text = tiny_spec_text(realisations=1)
     runs = {}
     for name in ("straight", "killed"):
         root = tmp_path / name
@@ -242,14 +239,8 @@ def test_a_second_driver_of_a_store_is_refused_and_a_dead_ones_lease_is_taken(tm
 
 
 def _one_realisation(root: Path, slow: bool = False) -> Path:
-    text = TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("realisations = 2",
-                                                                   "realisations = 1")
-    if slow:  # a slow plane: the drying lasts long enough to act while it runs
-        text = text.replace("calendering_speed_um_per_us = 8.0",
-                            "calendering_speed_um_per_us = 1.0")
-        text = text.replace("drying_max_steps = 200000", "drying_max_steps = 2000000")
     spec = root / "tiny.toml"
-    spec.write_text(text)
+    spec.write_text(tiny_spec_text(realisations=1, slow=slow))
     return spec
 
 
@@ -371,8 +362,7 @@ def test_a_realisation_that_dies_unrecorded_is_recorded_failed_by_the_driver(tmp
     from mesosweep.ensemble.spec import load_spec
 
     spec = tmp_path / "tiny.toml"
-    spec.write_text(TINY_SPEC.format(output="tiny.zarr", ranks=1).replace("workers = 2",
-                                                                          "workers = 1"))
+    spec.write_text(tiny_spec_text(workers=1))
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp_path)
     try:

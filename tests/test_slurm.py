@@ -15,7 +15,7 @@ import xarray as xr
 
 from mesosweep.cli import main
 from mesosweep.ensemble import store
-from tests.conftest import TINY_SPEC
+from tests.conftest import tiny_spec_text
 from tests.test_faults import _launches, _stage_names, _start, _wait_for
 
 pytestmark = [pytest.mark.slurm]
@@ -40,13 +40,10 @@ if not _slurm_idle():
 
 def _slurm_spec(tmp_path: Path, *, adaptive: bool = False, slow: bool = False,
                 extra: str = "") -> Path:
-    text = TINY_SPEC.format(output="s.zarr", ranks=2).replace(
+    text = tiny_spec_text("s.zarr", ranks=2, slow=slow).replace(
         'kind = "local"\nworkers = 2',
         'kind = "slurm"\nworkers = 1\nqueue = "debug"\nwalltime = "00:20:00"\nmemory = "2GB"\n'
         f'scheduler_host = "127.0.0.1"\nadaptive = {str(adaptive).lower()}\n{extra}')
-    if slow:
-        text = text.replace("calendering_speed_um_per_us = 8.0",
-                            "calendering_speed_um_per_us = 1.0")
     path = tmp_path / "s.toml"
     path.write_text(text)
     return path
