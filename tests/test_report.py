@@ -109,7 +109,7 @@ def test_report_on_a_synthetic_store_draws_every_figure(tmp_path):
     drawn = {p.stem for p in out.glob("fig*.png")}
     assert {f.__name__ for f in FIGURES} and len(drawn) == len(FIGURES) - 1
     for stem in drawn:
-        assert (out / f"{stem}.svg").is_file() and f"src='{stem}.png'" in html
+        assert (out / f"{stem}.svg").is_file() and f'src="{stem}.png"' in html
     # No work directory beside a synthetic store: the cross-section says why it is missing.
     assert "Skipped: Cross-section" in html and "fig3e_cross_section.png" not in drawn
     # Escaped text, never raw markup from the data.
