@@ -189,9 +189,8 @@ def particle_shapes(
     n = ids.size
     if n == 0:
         empty = np.zeros((0, 3))
-        return ParticleShapes(
-            ids.astype(np.int64), np.zeros(0, np.int64), empty, empty, empty, np.zeros(0), np.zeros(0)
-        )
+        return ParticleShapes(ids.astype(np.int64), np.zeros(0, np.int64), empty, empty, empty,
+                              np.zeros(0), np.zeros(0))
     coords = np.unravel_index(where, image.shape)
     del where
     voxels = np.bincount(compact, minlength=n)

@@ -304,7 +304,7 @@ def _throats(regions: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     m = unique.size
     projected = np.zeros((3, m))
     start = 0
-    for (ax, sign), size in zip(signs, sizes):
+    for (ax, sign), size in zip(signs, sizes, strict=True):  # one size per key set
         projected[ax] += np.bincount(inverse[start : start + size], weights=sign, minlength=m)
         start += size
     faces = np.bincount(inverse, minlength=m).astype(np.float64)

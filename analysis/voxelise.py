@@ -399,7 +399,7 @@ def _closing_candidates(
             continue
         box = tuple(
             slice(max(s.start - pad, 0), min(s.stop + pad, n))
-            for s, n in zip(box, labels.shape)
+            for s, n in zip(box, labels.shape, strict=True)  # one slice per axis
         )
         mine = labels[box] == label
         closed = ndimage.binary_erosion(ndimage.binary_dilation(mine, se), se)
