@@ -52,6 +52,7 @@ __all__ = [
     "NOT_COMPARED",
     "POWER",
     "RELATIVE_DIFFERENCE",
+    "bin_edges",
     "compare",
     "compare_distributions",
     "comparison_table",
@@ -151,6 +152,16 @@ def _declared_order(name: object) -> tuple[int, str]:
     name."""
     order = list(METRICS)
     return (order.index(name) if name in order else len(order), str(name))
+
+
+def bin_edges(ds: xr.Dataset, dim: str) -> np.ndarray | None:
+    """The ``n + 1`` edges of the binned coordinate ``dim``, from the (n, 2) bounds variable
+    that its CF ``bounds`` attribute names; None when it names none (or the dataset lacks it)."""
+    name = ds[dim].attrs.get("bounds") if dim in ds.coords else None
+    if name is None or name not in ds.variables:
+        return None
+    bounds = np.asarray(ds[name].values, dtype=float)
+    return np.r_[bounds[:, 0], bounds[-1:, 1]]
 
 
 def distribution_metrics(ds: xr.Dataset) -> list[str]:
@@ -562,10 +573,10 @@ def _bins_above(ds: xr.Dataset, var: xr.DataArray, bin_dim: str, limit: float | 
 
 
 def _upper_edges(ds: xr.Dataset, var: xr.DataArray, bin_dim: str) -> np.ndarray:
-    """Upper bin edges: the ``<dim>_upper`` coordinate, else midway to the next centre."""
-    for source in (var.coords, ds.coords):
-        if f"{bin_dim}_upper" in source:
-            return np.asarray(source[f"{bin_dim}_upper"].values, dtype=float)
+    """Upper bin edges: from the bins' bounds variable, else midway to the next centre."""
+    edges = bin_edges(ds, bin_dim)
+    if edges is not None:
+        return edges[1:]
     centres = np.asarray(var[bin_dim].values, dtype=float)
     half = np.diff(centres) / 2
     return centres + np.r_[half, half[-1:]] if centres.size > 1 else centres

@@ -10,7 +10,7 @@ load the image-processing libraries that compute them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -55,12 +55,35 @@ class Coordinate:
         What the coordinate is.
     edges : numpy.ndarray or None
         Bin edges (length ``len(values) + 1``) for histogram bins, else None.
+    long_name : str
+        A short name, what a plot labels its axis with (CF ``long_name``).
     """
 
     values: np.ndarray
     units: str
     description: str
     edges: np.ndarray | None = None
+    long_name: str = ""
+
+    def variables(self, dim: str) -> dict[str, tuple]:
+        """The coordinate ``dim`` as xarray variables with CF attributes: its values and, for
+        bins, a bounds variable ``<dim>_bounds`` of shape (n, 2) (lower and upper edge of each
+        bin) that the coordinate's ``bounds`` attribute names."""
+        values = np.asarray(self.values)
+        if values.dtype.kind in "US":
+            values = values.astype(object)  # variable-length strings: zarr v3 has them
+        attrs = {"long_name": self.long_name, "units": self.units,
+                 "description": self.description}
+        if not self.units:  # labels have no units (CF: no attribute rather than an empty one)
+            del attrs["units"]
+        out = {dim: (dim, values, attrs)}
+        if self.edges is not None:
+            edges = np.asarray(self.edges, dtype=float)
+            attrs["bounds"] = bounds_name(dim)
+            out[bounds_name(dim)] = ((dim, BOUNDS_DIM), np.stack([edges[:-1], edges[1:]], axis=1),
+                                     {"long_name": f"edges of {self.long_name} bins",
+                                      "units": self.units})
+        return out
 
 
 @dataclass(frozen=True)
@@ -77,12 +100,15 @@ class Metric:
         Definition, conventions included.
     coords : dict of str to Coordinate
         One entry per name in ``dims``.
+    long_name : str
+        A short name, what a plot labels its axis with (CF ``long_name``).
     """
 
     dims: tuple[str, ...]
     units: str
     description: str
     coords: dict[str, Coordinate] = field(default_factory=dict)
+    long_name: str = ""
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -90,9 +116,22 @@ class Metric:
         return tuple(len(self.coords[d].values) for d in self.dims)
 
 
+#: The CF conventions the results store and the XCT sub-volumes follow (long_name, units,
+#: bounds of the bins, flags).
+CONVENTIONS = "CF-1.11"
+#: Second dimension of the bins' bounds variables (CF cell boundaries): lower, upper edge.
+BOUNDS_DIM = "bounds"
+
+
+def bounds_name(dim: str) -> str:
+    """Name of the bounds variable of the binned coordinate ``dim`` (CF ``bounds``)."""
+    return f"{dim}_bounds"
+
+
 def _bins(edges: np.ndarray, units: str, what: str) -> Coordinate:
     centres = 0.5 * (edges[1:] + edges[:-1])
-    return Coordinate(centres, units, f"bin centres of {what}; edges in .edges", edges)
+    return Coordinate(centres, units, f"bin centres of {what}; edges in the variable the "
+                      "'bounds' attribute names", edges, long_name=what)
 
 
 def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
@@ -114,11 +153,14 @@ def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
         "1",
         "normalised thickness z / H (0: current collector, 1: mean top surface), bin centres",
         z_edges,
+        long_name="normalised thickness z/H",
     )
-    quantile = Coordinate(np.array(QUANTILES), "1", "probability of the quantile")
+    quantile = Coordinate(np.array(QUANTILES), "1", "probability of the quantile",
+                          long_name="quantile probability")
     side = Coordinate(np.array(["below", "above"]), "",
-                      "values below the first / above the last edge")
-    axis = Coordinate(np.array(["a", "b", "c"]), "", "inertia-ellipsoid semi-axis, a >= b >= c")
+                      "values below the first / above the last edge", long_name="out of range")
+    axis = Coordinate(np.array(["a", "b", "c"]), "", "inertia-ellipsoid semi-axis, a >= b >= c",
+                      long_name="semi-axis")
     pore_bins = _bins(PORE_RADIUS_EDGES_UM, "um", "pore equivalent radius")
     throat_bins = _bins(THROAT_RADIUS_EDGES_UM, "um", "throat equivalent radius")
     sph_bins = _bins(SPHERICITY_EDGES, "1", "Krumbein sphericity")
@@ -134,7 +176,7 @@ def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
     merged = "pore and CBD as one conducting phase"
     blocked = "CBD blocking (pore phase only)"
     above = f"pores with equivalent radius > {RADIUS_THRESHOLD_UM:g} um"
-    return {
+    table = {
         "porosity": m((), "1", "pore volume fraction of the electrode region (CBD per cbd_as)"),
         "thickness": m((), "um", "mean electrode thickness (top face of the highest solid "
                        "voxel per column)"),
@@ -188,6 +230,30 @@ def metrics_table(profile_bins: int = 20) -> dict[str, Metric]:
         "rotation_mean": m((), "degree", "mean angle between each particle's major axes in the "
                            "reference state and this one; NaN without a reference"),
     }
+    return {name: replace(metric, long_name=LONG_NAMES[name]) for name, metric in table.items()}
+
+
+#: What a plot labels each metric's axis with (CF ``long_name``); the definition is its
+#: description.
+LONG_NAMES = {
+    "porosity": "porosity", "thickness": "electrode thickness",
+    "tau_z": "tortuosity factor, through-plane", "tau_x": "tortuosity factor, in-plane",
+    "tau_z_cbd_solid": "tortuosity factor, through-plane, CBD blocking",
+    "tau_x_cbd_solid": "tortuosity factor, in-plane, CBD blocking",
+    "pore_profile": "pore fraction", "am_profile": "active-material fraction",
+    "cbd_profile": "CBD fraction", "pore_count": "number of pores",
+    "pore_radius_mean": "mean pore radius", "pore_radius_quantiles": "pore radius",
+    "pore_radius_histogram": "pores per radius bin",
+    "pore_radius_out_of_range": "pores outside the radius bins",
+    "coordination_mean": "mean coordination number", "pore_radius_profile": "mean pore radius",
+    "coordination_profile": "mean coordination number", "throat_radius_quantiles": "throat radius",
+    "throat_radius_histogram": "throats per radius bin",
+    "throat_radius_out_of_range": "throats outside the radius bins",
+    "particle_count": "number of particles", "sphericity_quantiles": "sphericity",
+    "sphericity_histogram": "particles per sphericity bin", "orientation_mean": "mean orientation",
+    "orientation_histogram": "particles per orientation bin",
+    "deformation_mean": "mean semi-axis change", "rotation_mean": "mean rotation",
+}
 
 
 #: Declaration of every metric of :func:`analysis.summary.electrode_metrics`, default profile bins.

@@ -22,8 +22,8 @@ Pipeline (:func:`measure_phases`)
 The dataset
 -----------
 Dims ``subvolume`` plus the metrics' own (``z_norm``, ``pore_radius_bin`` …, declared in
-:data:`analysis.metric_table.METRICS`); histogram bins carry ``<dim>_lower`` /
-``<dim>_upper`` coordinates (bin edges). Extra variables: ``origin`` and ``origin_um`` (lower
+:data:`analysis.metric_table.METRICS`); histogram bins carry CF bounds variables
+``<dim>_bounds`` (bin edges, shape (n, 2)). Extra variables: ``origin`` and ``origin_um`` (lower
 corner of each sub-volume), ``representative`` (1 for the sub-volume closest to the mean).
 Attributes record the voxel size, sub-volume size, seed and watershed settings
 (:func:`ensemble.xct_store.measure_file` adds the source, labels and the compression
@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 import numpy as np
 import xarray as xr
 
-from mesosweep.analysis.metric_table import Metric, metrics_table
+from mesosweep.analysis.metric_table import CONVENTIONS, Metric, metrics_table
 from mesosweep.analysis.phases import AM, CBD, PORE
 from mesosweep.analysis.separation import separate_particles
 from mesosweep.analysis.subvolumes import (
@@ -246,21 +246,26 @@ def measure_phases(phases: np.ndarray, voxel_size_um: float, size_um: Sequence[f
     ds = metrics_dataset(records, table)
     ds = ds.assign(
         origin=(("subvolume", "axis"), origins,
-                {"units": "voxel", "description": "lower corner of the sub-volume in the volume "
+                {"long_name": "sub-volume origin", "units": "voxel",
+                 "description": "lower corner of the sub-volume in the volume "
                  "(after moving the through-plane axis to z)"}),
         origin_um=(("subvolume", "axis"), origins * float(voxel_size_um),
-                   {"units": "um", "description": "lower corner of the sub-volume"}),
+                   {"long_name": "sub-volume origin", "units": "um",
+                    "description": "lower corner of the sub-volume"}),
     ).assign_coords(axis=("axis", np.array(["x", "y", "z"], dtype=object),
-                          {"description": "axis of the volume, z through-plane"}))
+                          {"long_name": "axis", "description": "axis of the volume, z "
+                           "through-plane"}))
     by = np.column_stack([ds[m].values for m in REPRESENTATIVE_BY])
     best = closest_to_mean(by)
     flag = np.zeros(n, dtype=np.int8)
     flag[best] = 1
     ds["representative"] = xr.Variable(
-        "subvolume", flag, {"flag_values": [0, 1], "flag_meanings": "other representative",
+        "subvolume", flag, {"long_name": "representative sub-volume",
+                            "flag_values": [0, 1], "flag_meanings": "other representative",
                             "description": "1 for the sub-volume closest to the mean of "
                             + " and ".join(REPRESENTATIVE_BY) + " (each divided by its sd)"})
     ds.attrs.update(
+        Conventions=CONVENTIONS,
         title="mesosweep XCT sub-volumes",
         voxel_size_um=float(voxel_size_um),
         size_requested_um=json.dumps(size),
@@ -293,28 +298,19 @@ def metrics_dataset(records: list[dict], table: dict[str, Metric]) -> xr.Dataset
     -------
     xarray.Dataset
         One variable per metric with dims ``("subvolume", *metric.dims)`` and the units and
-        description of the table; coordinates with units, and bin edges as ``<dim>_lower`` /
-        ``<dim>_upper``.
+        description of the table; coordinates with units, and bin edges in CF bounds
+        variables ``<dim>_bounds`` (:meth:`analysis.metric_table.Coordinate.variables`).
     """
     n = len(records)
     data, coords = {}, {"subvolume": ("subvolume", np.arange(n),
-                                      {"description": "index of the random sub-volume"})}
+                                      {"long_name": "sub-volume", "units": "1",
+                                       "description": "index of the random sub-volume"})}
     for name, metric in table.items():
         values = np.stack([np.asarray(r[name], dtype=float).reshape(metric.shape)
                            for r in records]) if n else np.zeros((0, *metric.shape))
         data[name] = xr.Variable(("subvolume", *metric.dims), values,
-                                 {"units": metric.units, "description": metric.description})
+                                 {"long_name": metric.long_name, "units": metric.units,
+                                  "description": metric.description})
         for dim in metric.dims:
-            if dim in coords:
-                continue
-            c = metric.coords[dim]
-            values = np.asarray(c.values)
-            if values.dtype.kind in "US":
-                values = values.astype(object)  # variable-length strings: zarr v3 has them
-            coords[dim] = (dim, values, {"units": c.units, "description": c.description})
-            if c.edges is not None:
-                coords[f"{dim}_lower"] = (dim, np.asarray(c.edges[:-1], dtype=float),
-                                          {"units": c.units, "description": f"lower edge of {dim}"})
-                coords[f"{dim}_upper"] = (dim, np.asarray(c.edges[1:], dtype=float),
-                                          {"units": c.units, "description": f"upper edge of {dim}"})
+            coords.update(metric.coords[dim].variables(dim))
     return xr.Dataset(data, coords=coords)

@@ -6,14 +6,21 @@ Data model (dims, coords, attrs):
   0 is the dried, uncalendered electrode), ``stage`` (structure … analysis), ``stream`` (seeds).
 - per (case, realisation, degree): every metric of ``analysis.summary.METRICS`` — porosity (1),
   thickness (µm), tortuosity factors, phase profiles (``z_norm``), pore-network and particle
-  shape statistics with fixed-bin histograms (bin centres as coordinates, edges as
-  ``<bin>_lower``/``<bin>_upper``) — and ``springback`` (1).
+  shape statistics with fixed-bin histograms (bin centres as coordinates, their edges in the
+  (n, 2) bounds variable ``<bin>_bounds`` that the coordinate's CF ``bounds`` attribute names)
+  — and ``springback`` (1).
 - per (case, realisation): ``slurry_density`` (g/cm³), ``status`` (flags: queued, running,
   done, failed), ``attempts``, ``wall_time`` (s), ``started_at``/``finished_at`` (CF time),
   ``host``, ``job_id``, ``error``, ``log_tail``, ``lammps_launches``; ``seed`` per stream.
 - per (case, realisation, stage): ``stage_status`` (same flags), ``stage_wall_time`` (s),
   ``stage_steps`` (LAMMPS steps).
-- dataset attrs: ``mesosweep_version``, ``spec`` (canonical JSON), ``spec_hash``, versions.
+- dataset attrs: ``Conventions`` (CF), ``mesosweep_version``, ``spec`` (canonical JSON),
+  ``spec_hash``, versions.
+
+CF conventions, so that tools label and read it without mesosweep: every variable and
+coordinate has a ``long_name`` (what a plot's axis says: ``ds.porosity.plot()`` labels itself)
+and ``units`` where it has any; times are CF times; flags have ``flag_values`` and
+``flag_meanings``; histogram bins have bounds variables.
 
 The template is written once; afterwards each realisation writes only its own chunks (every
 variable is chunked by one case and one realisation), so concurrent writers never share a chunk,
@@ -36,7 +43,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from mesosweep.analysis.metric_table import metrics_table
+from mesosweep.analysis.metric_table import CONVENTIONS, metrics_table
 from mesosweep.ensemble.pipeline import RECORDED
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.seeds import STREAMS
@@ -138,21 +145,30 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
                             {"units": "1", "description": "random seeds derived from the root "
                              "seed and the realisation's index"}),
     }
+    for name, var in data.items():
+        var.attrs = {"long_name": LONG_NAMES[name], **var.attrs}
     metrics, metric_coords = metric_variables(spec, shape3, dims3)
     data.update(metrics)
     coords = {
         **metric_coords,
-        "case": ("case", np.array(cases, dtype=object), {"description": "formulation name (AM:CBD mass ratio)"}),
+        "case": ("case", np.array(cases, dtype=object),
+                 {"long_name": "formulation", "description": "formulation name (AM:CBD mass "
+                  "ratio)"}),
         "realisation": ("realisation", np.arange(n_r),
-                        {"description": "index of the random realisation"}),
+                        {"long_name": "realisation", "units": "1",
+                         "description": "index of the random realisation"}),
         "degree": ("degree", np.array(degs),
-                   {"units": "1", "description": "compression degree: fraction of the dried "
-                    "thickness removed by the calendering plane; 0 = dried electrode"}),
-        "stream": ("stream", np.array(STREAMS, dtype=object), {"description": "seed stream"}),
+                   {"long_name": "compression degree", "units": "1",
+                    "description": "compression degree: fraction of the dried thickness "
+                    "removed by the calendering plane; 0 = dried electrode"}),
+        "stream": ("stream", np.array(STREAMS, dtype=object),
+                   {"long_name": "seed stream", "description": "seed stream"}),
         "stage": ("stage", np.array(STAGES, dtype=object),
-                  {"description": "stage of a realisation, in the order they run"}),
+                  {"long_name": "stage", "description": "stage of a realisation, in the order "
+                   "they run"}),
     }
     attrs = {
+        "Conventions": CONVENTIONS,
         "title": f"mesosweep sweep {spec.sweep.name}",
         "mesosweep_version": package_versions()["mesosweep"],
         "spec": canonical_json(spec),
@@ -168,12 +184,25 @@ def template(spec: Spec, realisations: list[Realisation]) -> xr.Dataset:
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+# What a plot labels each variable's axis with (CF long_name); metrics have theirs in
+# analysis.metric_table.
+LONG_NAMES = {
+    "springback": "springback", "slurry_density": "slurry density",
+    "status": "realisation status", "stage_status": "stage status",
+    "stage_wall_time": "stage wall time", "stage_steps": "LAMMPS steps",
+    "started_at": "start of the last attempt", "finished_at": "end of the last attempt",
+    "job_id": "batch job", "log_tail": "log tail", "attempts": "attempts",
+    "wall_time": "wall time", "lammps_launches": "LAMMPS launches", "host": "host",
+    "record_digest": "record digest", "error": "error", "seed": "random seed",
+}
+
+
 def metric_variables(spec: Spec, shape3: tuple[int, ...], dims3: tuple[str, ...]
                      ) -> tuple[dict[str, xr.Variable], dict[str, tuple]]:
     """Store variables for every metric of :data:`analysis.summary.METRICS`, per state.
 
-    Histogram bins get their centres as the coordinate and their edges as ``<dim>_lower`` and
-    ``<dim>_upper`` coordinates along the same dimension.
+    Histogram bins get their centres as the coordinate and their edges as the CF bounds
+    variable ``<dim>_bounds`` (:meth:`analysis.metric_table.Coordinate.variables`).
     """
     table = metrics_table(PROFILE_BINS)
     variables, coords = {}, {}
@@ -181,17 +210,10 @@ def metric_variables(spec: Spec, shape3: tuple[int, ...], dims3: tuple[str, ...]
                   f"from a {spec.analysis.voxel_size_um} um voxel image")
     for name, metric in table.items():
         variables[name] = xr.Variable(dims3 + metric.dims, np.full(shape3 + metric.shape, np.nan),
-                                      {"units": metric.units,
+                                      {"long_name": metric.long_name, "units": metric.units,
                                        "description": metric.description + convention})
         for dim in metric.dims:
-            c = metric.coords[dim]
-            values = c.values if c.values.dtype.kind != "U" else c.values.astype(object)
-            coords[dim] = (dim, values, {"units": c.units, "description": c.description})
-            if c.edges is not None:
-                coords[f"{dim}_lower"] = (dim, c.edges[:-1], {"units": c.units,
-                                                              "description": "lower bin edge"})
-                coords[f"{dim}_upper"] = (dim, c.edges[1:], {"units": c.units,
-                                                             "description": "upper bin edge"})
+            coords.update(metric.coords[dim].variables(dim))
     return variables, coords
 
 

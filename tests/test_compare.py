@@ -36,8 +36,10 @@ def _sim(porosity: np.ndarray, hist: np.ndarray | None = None, status=None) -> x
     if hist is not None:
         data["sphericity_histogram"] = (("case", "realisation", "degree", "sphericity_bin"), hist,
                                         {"units": "1"})
-        coords["sphericity_bin"] = 0.5 * (EDGES[1:] + EDGES[:-1])
-        coords["sphericity_bin_upper"] = ("sphericity_bin", EDGES[1:])
+        coords["sphericity_bin"] = ("sphericity_bin", 0.5 * (EDGES[1:] + EDGES[:-1]),
+                                    {"bounds": "sphericity_bin_bounds"})
+        coords["sphericity_bin_bounds"] = (("sphericity_bin", "bounds"),
+                                           np.stack([EDGES[:-1], EDGES[1:]], axis=1))
     return xr.Dataset(data, coords=coords)
 
 

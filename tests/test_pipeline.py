@@ -245,9 +245,11 @@ def test_store_holds_every_metric_with_units_and_bin_edges(swept):
     assert (ds.tau_z.values > 1.0).all()
     total = ds.pore_profile + ds.am_profile + ds.cbd_profile
     assert np.allclose(total.values, 1.0, atol=1e-6)
-    edges = ds.pore_radius_bin_lower.values, ds.pore_radius_bin_upper.values
-    assert (edges[0] < ds.pore_radius_bin.values).all()
-    assert (ds.pore_radius_bin.values < edges[1]).all()
+    # CF bounds of the bins: an (n, 2) variable that the coordinate names.
+    bounds = ds[ds.pore_radius_bin.attrs["bounds"]].values
+    assert bounds.shape == (ds.sizes["pore_radius_bin"], 2)
+    assert (bounds[:, 0] < ds.pore_radius_bin.values).all()
+    assert (ds.pore_radius_bin.values < bounds[:, 1]).all()
     # Sphericity of the secondaries: between 0 and 1, tracked from dried to calendered.
     q = ds.sphericity_quantiles.values
     assert np.nanmin(q) > 0.0 and np.nanmax(q) <= 1.0

@@ -48,8 +48,9 @@ def test_measure_phases_gives_the_simulation_names_and_units():
     assert np.all((ds["porosity"] > 0) & (ds["porosity"] < 1))
     assert int(ds["representative"].sum()) == 1 and ds.attrs["representative"] in range(3)
     assert json.loads(ds.attrs["subvolume_shape_vox"]) == [24, 24, 20]
-    assert "pore_radius_bin_upper" in ds.coords
-    assert ds["pore_radius_bin_upper"].attrs["units"] == "um"
+    bounds = ds.pore_radius_bin.attrs["bounds"]
+    assert bounds in ds.coords and ds[bounds].dims == ("pore_radius_bin", "bounds")
+    assert ds[bounds].attrs["units"] == "um" and ds.attrs["Conventions"].startswith("CF-")
     for var in ds.variables.values():
         if var.dims and var.dims[0] == "subvolume" and var.dtype.kind == "f":
             assert "units" in var.attrs

@@ -27,7 +27,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 
-from mesosweep.analysis.compare import select_done
+from mesosweep.analysis.compare import bin_edges, select_done
 from mesosweep.analysis.metric_table import METRICS
 from mesosweep.analysis.phases import AM, CBD
 from mesosweep.analysis.voxelise import voxelise
@@ -137,9 +137,9 @@ def _normalised(counts: xr.DataArray, bin_dim: str, widths: np.ndarray) -> xr.Da
 
 
 def _edges(ds: xr.Dataset, bin_dim: str) -> np.ndarray:
-    if f"{bin_dim}_lower" in ds.coords and f"{bin_dim}_upper" in ds.coords:
-        return np.r_[ds[f"{bin_dim}_lower"].values,
-                     ds[f"{bin_dim}_upper"].values[-1:]].astype(float)
+    edges = bin_edges(ds, bin_dim)
+    if edges is not None:
+        return edges
     # the declaration is the fallback, in case a store keeps no edges
     for metric in METRICS.values():
         if bin_dim in metric.coords and metric.coords[bin_dim].edges is not None:
