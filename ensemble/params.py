@@ -50,7 +50,7 @@ def numerics_of(spec: Spec, stage: str) -> Numerics:
     n = spec.numerics
     max_steps = {"slurry": n.slurry_max_steps, "drying": n.drying_max_steps}.get(stage, 0)
     return Numerics(n.timestep_fraction, n.check_steps, max_steps, n.relax_max_steps, n.tolerance,
-                    relax_check_steps=n.relax_check_steps)
+                    relax_check_steps=n.relax_check_steps, stopping_rule=n.stopping_rule)
 
 
 def _forcefield(name: str) -> ForceField:

@@ -27,6 +27,9 @@ from mesosweep.cluster import KINDS as CLUSTER_KINDS
 # A batch job's memory, written once for every batch system (each is told it in its own units).
 from mesosweep.cluster.memory import MEMORY_PATTERN, MEMORY_RULE
 
+# The stopping rules belong to the stage protocol (plain Python, no LAMMPS).
+from mesosweep.stages.protocol import RULES as STOPPING_RULES
+
 __all__ = [
     "SCHEMA_VERSION", "SEED_MIN", "SEED_MAX", "MAX_COMPRESSION_DEGREE", "MAX_RUN_STEPS",
     "PARTICLE_DIAMETER_UM", "VOXEL_SIZE_UM", "DENSITY_G_CM3", "CLUSTER_KINDS",
@@ -391,7 +394,13 @@ class NumericsSection:
             "calendering plane leaves (docs/physics.md, \"Step counts\")")
     tolerance: float = spec_field(
         0.001, gt=0, lt=1, unit="fraction",
-        doc="relative change between checks that counts as converged")
+        doc="relative change that counts as settled (see stopping_rule)")
+    stopping_rule: str = spec_field(
+        "consecutive", choices=STOPPING_RULES,
+        doc="when a convergence run has settled: 'consecutive', the change between checks is "
+            "below the tolerance three checks in a row; 'extrapolated', the change still to "
+            "come, estimated from the last three checks as an exponential approach, is below "
+            "it two checks in a row (a drift never settles; docs/physics.md)")
 
 
 @section

@@ -35,6 +35,13 @@ class Numerics:
     relax_max_steps: int
     tolerance: float
     relax_check_steps: int | None = None  # None: check_steps
+    stopping_rule: str = "consecutive"  # stages.protocol.RULES
+
+    @property
+    def patience(self) -> int:
+        """Checks in a row that must find the run settled: the consecutive rule's changes can
+        pause by chance, the extrapolated rule's estimate needs one check to confirm it."""
+        return 3 if self.stopping_rule == "consecutive" else 2
 
     @property
     def relax_check(self) -> int:
@@ -273,7 +280,8 @@ def relax_block(numerics: Numerics, max_steps: int | None = None) -> Converge:
     ``max_steps`` (default: the relaxation's cap)."""
     return Converge(name="relax", variable="thickness", check_steps=numerics.relax_check,
                     max_steps=numerics.relax_max_steps if max_steps is None else max_steps,
-                    tolerance=numerics.tolerance)
+                    tolerance=numerics.tolerance, patience=numerics.patience,
+                    rule=numerics.stopping_rule)
 
 
 def electrode_top_um(state: BeadState) -> float:

@@ -43,13 +43,24 @@ class Commands:
     kind: str = "commands"
 
 
+#: How a convergence run decides that its variable has settled (``Converge.rule``).
+RULES = ("consecutive", "extrapolated")
+
+
 @dataclass(frozen=True)
 class Converge:
-    """Run in chunks of ``check_steps`` until ``variable`` changes by less than ``tolerance``.
+    """Run in chunks of ``check_steps`` until ``variable`` has settled to ``tolerance``.
 
-    Converged means: the relative change of the equal-style LAMMPS variable ``variable`` between
-    consecutive checks stayed below ``tolerance`` for ``patience`` checks in a row, after at least
-    ``min_steps``. The run stops at ``max_steps`` whether converged or not (recorded).
+    Settled, by ``rule``, for ``patience`` checks in a row, after at least ``min_steps``:
+
+    - ``consecutive``: the relative change between consecutive checks is below ``tolerance``;
+    - ``extrapolated``: the change still to come, estimated from the last three checks as an
+      exponential approach (Aitken's extrapolation: with steps d1, d2 and r = d2/d1 it is
+      |d2| r / (1 - r)), is below ``tolerance`` relative to the value. A series that does not
+      slow down (r >= 1: a drift) never settles; one whose steps change sign (noise around a
+      settled value) has |d2| still to come.
+
+    The run stops at ``max_steps`` whether settled or not (recorded).
     """
 
     name: str
@@ -59,6 +70,7 @@ class Converge:
     tolerance: float
     min_steps: int = 0
     patience: int = 3
+    rule: str = "consecutive"
     kind: str = "converge"
 
     def var(self, what: str) -> str:
@@ -76,13 +88,14 @@ class Converge:
         label, done = v("loop"), v("done")
         tol = repr(float(self.tolerance))
         return [
-            f"# Run until v_{self.variable} changes by less than {tol} (relative) between checks "
-            f"{self.check_steps} steps apart, {self.patience} checks in a row, after at least "
-            f"{self.min_steps} steps; at most {self.max_steps} steps.",
+            f"# Run until v_{self.variable} has settled to {tol} (relative; rule {self.rule}) "
+            f"at checks {self.check_steps} steps apart, {self.patience} checks in a row, after "
+            f"at least {self.min_steps} steps; at most {self.max_steps} steps.",
             f"variable {v('steps')} equal 0",
             f"variable {v('checks')} equal 0",
             f"variable {v('calm')} equal 0",
             f"variable {v('previous')} equal 0",
+            f"variable {v('before')} equal 0",
             f"variable {v('converged')} equal 0",
             f"variable {v('pre')} string yes",
             f'print "# steps {self.variable}" file {history_file(self.name)} screen no',
@@ -96,18 +109,40 @@ class Converge:
             f"variable {v('value')} equal $(v_{self.variable}:%.17g)",
             f'print "${{{v("steps")}}} $(v_{v("value")}:%.17g)" append '
             f"{history_file(self.name)} screen no",
-            # calm + 1 when the relative change is below the tolerance, else 0; the first
-            # check has nothing to compare with.
-            f"variable {v('calm')} equal $((v_{v('checks')}>0)*(abs(v_{v('value')}-"
-            f"v_{v('previous')})/ternary(abs(v_{v('previous')})>1e-300,"
-            f"abs(v_{v('previous')}),1e-300)<{tol})*"
-            f"(v_{v('calm')}+1))",
+            *self._settled(tol),
+            f"variable {v('before')} equal $(v_{v('previous')}:%.17g)",
             f"variable {v('previous')} equal $(v_{v('value')}:%.17g)",
             f"variable {v('checks')} equal ${{{v('checks')}}}+1",
             f'if "${{{v("calm")}}} >= {self.patience} && ${{{v("steps")}}} >= {self.min_steps}" '
             f'then "variable {v("converged")} equal 1" "jump SELF {done}"',
             f'if "${{{v("steps")}}} < {self.max_steps}" then "jump SELF {label}"',
             f"label {done}",
+        ]
+
+
+    def _settled(self, tol: str) -> list[str]:
+        """Lines that set ``calm``: how many checks in a row the rule has judged settled."""
+        v = self.var
+        value, previous, before = (f"v_{v(x)}" for x in ("value", "previous", "before"))
+        # |x| or the smallest positive double: no division by zero. LAMMPS formulas have no
+        # min() or max() of two numbers, and ternary() evaluates both branches.
+        scale = f"ternary(abs({previous})>1e-300,abs({previous}),1e-300)"
+        if self.rule == "consecutive":
+            # The first check has nothing to compare with.
+            return [f"variable {v('calm')} equal $((v_{v('checks')}>0)*(abs({value}-"
+                    f"{previous})/{scale}<{tol})*(v_{v('calm')}+1))"]
+        d1, d2 = f"({previous}-{before})", f"({value}-{previous})"
+        ratio = f"{d2}*{d1}/({d1}*{d1}+1e-300)"  # d2/d1, or 0 when d1 is 0
+        return [
+            f"variable {v('ratio')} equal $({ratio}:%.17g)",
+            # Still to come: none known beyond |d2| when the steps change sign, |d2| r/(1-r)
+            # when they shrink, without end when they do not (a drift).
+            f"variable {v('remaining')} equal $(ternary(v_{v('ratio')}>=1,1e300,"
+            f"ternary(v_{v('ratio')}<=0,abs({d2}),abs({d2})*v_{v('ratio')}/"
+            f"ternary(v_{v('ratio')}<1,1-v_{v('ratio')},1))):%.17g)",
+            # Three checks make the first estimate.
+            f"variable {v('calm')} equal $((v_{v('checks')}>1)*(v_{v('remaining')}/"
+            f"ternary(abs({value})>1e-300,abs({value}),1e-300)<{tol})*(v_{v('calm')}+1))",
         ]
 
 

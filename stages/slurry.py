@@ -100,7 +100,8 @@ def build_inputs(params: SlurryParams, upstream: StageOutput, directory: Path) -
         # numerics.max_steps caps the whole stage, the push-off included.
         Converge(name="density", variable="density_g_cm3", check_steps=numerics.check_steps,
                  max_steps=numerics.max_steps - PUSH_OFF_STEPS, tolerance=numerics.tolerance,
-                 min_steps=4 * numerics.check_steps),
+                 min_steps=4 * numerics.check_steps, patience=numerics.patience,
+                 rule=numerics.stopping_rule),
         Commands(tuple(output_commands())),
     )
     protocol = Protocol(STAGE, blocks, atoms=state.n, outputs={"state": STATE_FILE})

@@ -169,3 +169,44 @@ def test_watchdog_bench_runs_the_same_input_with_and_without_only_the_watchdog(t
     fig = watchdog_cost(tmp_path, steps=500, ranks=1, repeats=1)
     assert fig["watchdog_cost"] == pytest.approx(fig["with_s"] / fig["without_s"])
     assert fig["with_s"] > 0
+
+
+SERIES = ["units micro", "atom_style sphere", "boundary p p p", "region box block 0 10 0 10 0 10",
+          "create_box 1 box", "create_atoms 1 single 5 5 5", "set type 1 diameter 1.0",
+          "set type 1 density 1.0", "pair_style zero 1.0", "pair_coeff * *",
+          "fix integrate all nve/sphere", "timestep 1e-4",
+          # Settles as 2 - exp(-step / 2000): what is still to come is exp(-step/2000) / 2.
+          "variable settling equal 2.0-exp(-step/2000.0)",
+          # Drifts by 5e-4 (relative, about) every 500 steps, without end.
+          "variable drifting equal 1.0+step*1e-6"]
+
+
+def _settle(tmp_path, variable: str, rule: str):
+    tmp_path.mkdir(exist_ok=True)
+    from mesosweep.stages.contract import RunResult
+
+    Protocol("series", (Commands(tuple(SERIES)),
+                        Converge(variable, variable, 500, 40_000, 1e-3, patience=2, rule=rule)),
+             atoms=1).write(tmp_path)
+    result: RunResult = run(tmp_path, [executable("mpiexec"), "-n", "1"])
+    return result.converge[variable]
+
+
+@pytest.mark.parametrize("rule", ["consecutive", "extrapolated"])
+def test_both_stopping_rules_stop_on_a_settled_series(tmp_path, rule):
+    record = _settle(tmp_path, "settling", rule)
+    assert record.converged and record.steps < 40_000
+    if rule == "extrapolated":
+        # It stops once what is still to come is below the tolerance (exact for an exponential
+        # approach: s > 2000 ln(500) = 12 429 steps), one check to confirm.
+        assert 12_429 <= record.steps <= 12_429 + 3 * 500
+        assert abs(record.history[-1] - 2.0) / 2.0 < 1e-3
+
+
+def test_the_extrapolated_rule_never_stops_on_a_drift_that_the_consecutive_rule_accepts(
+        tmp_path):
+    """A drift of 5e-4 per check passes the consecutive rule (each change is below 1e-3), but
+    its steps do not shrink: the extrapolated rule sees no end to it and runs to the cap."""
+    assert _settle(tmp_path / "a", "drifting", "consecutive").converged
+    record = _settle(tmp_path / "b", "drifting", "extrapolated")
+    assert not record.converged and record.steps == 40_000
