@@ -5,7 +5,8 @@ Public API:
 - :data:`KINDS`: the backends, one short module each (``mesosweep.cluster.<kind>``) over the
   shared pieces in ``batch``; the spec's ``cluster.kind`` is one of them.
 - :func:`start`: start the workers a spec asks for, returning a :class:`Cluster`.
-- :class:`Cluster`: a running Dask cluster, its client, and its MPI launcher.
+- :class:`Cluster`: a running Dask cluster, its client, and its MPI launcher
+  (:mod:`~mesosweep.cluster.launch`, from ``[cluster]``).
 - :class:`ClusterError`: the batch system refused the workers' jobs.
 
 Importing this package does not import Dask (spec validation reads :data:`KINDS`); a backend
@@ -14,7 +15,6 @@ and Dask load when :func:`start` runs.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +32,14 @@ KINDS = ("local", "slurm", "pbs", "lsf", "sge")
 def start(spec: Spec, workdir: Path) -> Cluster:
     """Start the workers the spec asks for; batch jobs write their files under ``workdir``."""
     c = spec.cluster
-    backend = importlib.import_module(f"mesosweep.cluster.{c.kind}")
     if c.kind == "local":
-        return backend.start(c.workers, c.ranks_per_realisation)
-    return backend.start(workers=c.workers, ranks=c.ranks_per_realisation, queue=c.queue,
-                         account=c.account, walltime=c.walltime, memory=c.memory,
-                         extra_directives=c.job_extra_directives, workdir=workdir,
-                         name=spec.sweep.name, adaptive=c.adaptive,
-                         scheduler_host=c.scheduler_host)
+        from mesosweep.cluster import local  # noqa: PLC0415 - Dask loads with the workers
+        from mesosweep.cluster.launch import launcher  # noqa: PLC0415 - as the backends
+
+        return local.start(c.workers, launcher(c))
+    from mesosweep.cluster import batch  # noqa: PLC0415 - dask-jobqueue loads with the jobs
+
+    return batch.start(c.kind, c, workdir, spec.sweep.name)
 
 
 def __getattr__(name: str) -> Any:

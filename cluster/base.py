@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from distributed import Client
 
 from mesosweep.errors import ClusterError
+from mesosweep.stages.contract import Launcher
 
 __all__ = ["Cluster", "ClusterError"]
 
@@ -16,12 +17,14 @@ class Cluster:
     """A running Dask cluster, its client, and how a worker launches one realisation's ranks.
 
     ``launcher`` is the argv prefix that starts N MPI ranks on the resources of the worker's
-    own batch job (or of this machine): ``mpiexec -n N`` locally, ``srun --overlap -n N`` under
-    Slurm, ``mpiexec -n N`` under PBS. It is fixed by the backend, never built from strings.
+    own batch job (or of this machine), with the LAMMPS they run: by default MPICH's
+    ``mpiexec -n N`` locally and under PBS, LSF and SGE, ``srun --overlap -n N`` under Slurm
+    (:mod:`mesosweep.cluster.launch`). It is built from the spec's validated ``[cluster]``
+    fields when the cluster starts, never from other strings.
     """
 
     client: Client
-    launcher: tuple[str, ...]
+    launcher: Launcher
     dashboard: str
     kind: str
 

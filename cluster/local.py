@@ -5,7 +5,8 @@ Nothing listens beyond loopback, and nothing local is open to other users of the
 - scheduler, workers and client talk TLS with temporary credentials that exist only in this
   process and the workers it starts, so a client of another user (or another sweep) connecting
   to the scheduler's 127.0.0.1 port is refused;
-- each realisation's MPI ranks start under MPICH's ``gforker`` process manager, which forks them
+- each realisation's MPI ranks start (unless ``cluster.launcher`` names another launcher, such
+  as ``srun`` inside an allocation) under MPICH's ``gforker`` process manager, which forks them
   and talks to them through pipes (``hydra``, the default ``mpiexec``, listens on every interface
   for its ranks), and they exchange messages through shared memory only (``UCX_TLS=self,sm``:
   no UCX transport opens a TCP socket).
@@ -18,12 +19,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from distributed import Client, LocalCluster
-from distributed.security import Security
-
-from mesosweep.cluster.base import Cluster
 from mesosweep.stages.lammps_env import executable
+
+if TYPE_CHECKING:
+    from mesosweep.cluster.base import Cluster
+    from mesosweep.stages.contract import Launcher
 
 # MPICH's UCX transports for ranks on one machine: to itself and through shared memory.
 SHARED_MEMORY_ONLY = "UCX_TLS=self,sm"
@@ -54,16 +56,23 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
-def start(workers: int, ranks_per_realisation: int) -> Cluster:
-    """One single-threaded worker process per concurrent realisation, bound to localhost.
+def start(workers: int, launcher: Launcher) -> Cluster:
+    """One single-threaded worker process per concurrent realisation, bound to localhost; each
+    starts its realisation's ranks with ``launcher``.
 
     A worker only waits on its realisation's MPI ranks: they do the work, so each worker needs
     one thread, and the dashboard stays on 127.0.0.1 unless the user tunnels to it.
     """
+    # Dask loads only when workers start: the launcher above is read without it.
+    from distributed import Client, LocalCluster  # noqa: PLC0415
+    from distributed.security import Security  # noqa: PLC0415
+
+    from mesosweep.cluster.base import Cluster  # noqa: PLC0415 - holds a distributed.Client
+
     security = Security.temporary()
     with _workers_ignore_ctrl_c():
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                protocol="tls://", security=security, silence_logs=40)
     client = Client(cluster, security=security)
-    return Cluster(client, mpi_launcher(ranks_per_realisation), client.dashboard_link, "local")
+    return Cluster(client, launcher, client.dashboard_link, "local")

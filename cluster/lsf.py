@@ -1,24 +1,25 @@
-"""LSF through dask-jobqueue: one batch job per worker, sized for one realisation's ranks."""
+"""LSF through dask-jobqueue: one batch job per worker, sized for one realisation's ranks.
+
+``-n`` (slots) holds the job's ranks; dask-jobqueue adds ``span[hosts=1]`` (one node), which is
+left out when ``cluster.single_node`` is false. ``-W`` takes HH:MM. LSF has no dry run of a job
+script.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mesosweep.cluster.base import Cluster
-from mesosweep.cluster.batch import job_options, started
-from mesosweep.cluster.local import mpi_launcher
+if TYPE_CHECKING:
+    from mesosweep.ensemble.schema import ClusterSection
+
+NAME = "LSF"
+CLUSTER = "LSFCluster"
+VERDICT = None
+CHECK_BEFORE_SUBMITTING = False
 
 
-def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,
-          memory: str, extra_directives: tuple[str, ...], workdir: Path, name: str,
-          adaptive: bool = False, scheduler_host: str | None = None) -> Cluster:
-    from dask_jobqueue import LSFCluster  # noqa: PLC0415 - only when LSF is asked for
-
-    cluster = LSFCluster(
-        # LSF's -n (ncpus): the job's slots belong to the MPI ranks; -W takes HH:MM.
-        queue=queue, project=account, walltime=walltime[:-3], memory=memory,
-        job_name=f"mesosweep-{name}", ncpus=ranks, use_stdin=True,
-        job_extra_directives=list(extra_directives),
-        **job_options(workdir, walltime, scheduler_host),
-    )
-    return started(cluster, workers, mpi_launcher(ranks), "lsf", adaptive)
+def job_options(c: ClusterSection) -> dict[str, Any]:
+    return {"queue": c.queue, "project": c.account, "walltime": c.walltime[:-3],
+            "ncpus": c.ranks_per_realisation, "use_stdin": True,
+            "job_directives_skip": [] if c.single_node else ["span[hosts=1]"],
+            "job_extra_directives": list(c.job_extra_directives)}

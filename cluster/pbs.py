@@ -1,28 +1,35 @@
-"""PBS through dask-jobqueue: one batch job per worker, sized for one realisation's ranks."""
+"""PBS through dask-jobqueue: one batch job per worker, sized for one realisation's ranks.
+
+The job's ranks are one chunk (``select=1``: one node) unless ``cluster.single_node`` is false,
+then one chunk of one CPU per rank that PBS may place anywhere. ``mem=`` is in PBS's own units
+(``GiB`` or a space would be refused or split the line). PBS has no dry run of a job script.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
+from typing import TYPE_CHECKING, Any
 
-from mesosweep.cluster.base import Cluster
-from mesosweep.cluster.batch import job_options, started
-from mesosweep.cluster.local import mpi_launcher
 from mesosweep.cluster.memory import memory_bytes, pbs_size
 
+if TYPE_CHECKING:
+    from mesosweep.ensemble.schema import ClusterSection
 
-def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,
-          memory: str, extra_directives: tuple[str, ...], workdir: Path, name: str,
-          adaptive: bool = False, scheduler_host: str | None = None) -> Cluster:
-    from dask_jobqueue import PBSCluster  # noqa: PLC0415 - only when PBS is asked for
+NAME = "PBS"
+CLUSTER = "PBSCluster"
+VERDICT = None
+CHECK_BEFORE_SUBMITTING = False
 
-    cluster = PBSCluster(
-        queue=queue, account=account, walltime=walltime, memory=memory,
-        job_name=f"mesosweep-{name}",
-        # The job's chunk holds the realisation's ranks; mpiexec inside it uses PBS's hosts.
-        # mem= in PBS's own units: "GiB" or a space there would be refused or split the line.
-        resource_spec=(f"select=1:ncpus={ranks}:mpiprocs={ranks}:"
-                       f"mem={pbs_size(memory_bytes(memory))}"),
-        job_extra_directives=list(extra_directives),
-        **job_options(workdir, walltime, scheduler_host),
-    )
-    return started(cluster, workers, mpi_launcher(ranks), "pbs", adaptive)
+
+def resource_spec(c: ClusterSection) -> str:
+    """``select=…``: the chunks that hold the job's ranks, with their memory."""
+    ranks, total = c.ranks_per_realisation, memory_bytes(c.memory)
+    if c.single_node:
+        return f"select=1:ncpus={ranks}:mpiprocs={ranks}:mem={pbs_size(total)}"
+    return f"select={ranks}:ncpus=1:mpiprocs=1:mem={pbs_size(math.ceil(total / ranks))}"
+
+
+def job_options(c: ClusterSection) -> dict[str, Any]:
+    return {"queue": c.queue, "account": c.account, "walltime": c.walltime,
+            "resource_spec": resource_spec(c),
+            "job_extra_directives": list(c.job_extra_directives)}

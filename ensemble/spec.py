@@ -30,11 +30,11 @@ import stat
 import tomllib
 import types
 import typing
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mesosweep.cluster.jobscript import PROLOGUE_RULE, WORD_RULE, prologue_problem, word_problem
 from mesosweep.cluster.memory import too_small
 from mesosweep.ensemble.schema import (
     MAX_COMPRESSION_DEGREE,
@@ -684,21 +684,76 @@ def _memory_per_scheduler(v: _Values) -> None:
         v.fail("memory", f'got {show(m.group())}; {why}; give at least "1GB"')
 
 
-@_rule(ClusterSection, {"job_extra_directives": "each one option starting with `-`, without "
-                                                "spaces"})
+@_rule(ClusterSection, {"job_extra_directives": f"each one option starting with `-`: "
+                                                f"{WORD_RULE}, without spaces"})
 def _directives_are_single_options(v: _Values) -> None:
     extra = v["job_extra_directives"]
     if not isinstance(extra, tuple):
         return
     for i, directive in enumerate(extra):
         # Each one becomes a line of the batch script, and sbatch and qsub split a directive
-        # at white space: one option, one token.
-        if not directive.startswith("-") or any(
-                unicodedata.category(c) == "Cc" or c.isspace() for c in directive):
+        # at white space: one option, one token, nothing a shell or a second line could read.
+        problem = word_problem(directive) or (
+            None if directive.startswith("-") else "it does not start with '-'")
+        if problem is not None:
             v.fail("job_extra_directives",
-                   f"got {show(directive)}; expected one scheduler option starting with '-', "
-                   f"without spaces, e.g. \"--exclusive\" or \"--constraint=a100\"",
-                   at=f"{v.at('job_extra_directives')}[{i}]")
+                   f"got {show(directive)}; {problem}: expected one scheduler option starting "
+                   f"with '-', without spaces or shell characters, e.g. \"--exclusive\" or "
+                   f"\"--constraint=a100\"", at=f"{v.at('job_extra_directives')}[{i}]")
+
+
+@_rule(ClusterSection, {"launcher_options": f"each {WORD_RULE}"})
+def _launcher_options_are_words(v: _Values) -> None:
+    options = v["launcher_options"]
+    if not isinstance(options, tuple):
+        return
+    for i, option in enumerate(options):
+        # Each one is one argument of the launcher's argv: nothing splits or expands it.
+        if (problem := word_problem(option)) is not None:
+            v.fail("launcher_options", f"got {show(option)}; {problem}: give each argument as "
+                                       f"its own string, e.g. [\"--cpu-bind=cores\"] or "
+                                       f"[\"--bind-to\", \"core\"]",
+                   at=f"{v.at('launcher_options')}[{i}]")
+
+
+@_rule(ClusterSection, {"prologue": PROLOGUE_RULE})
+def _prologue_lines_are_simple_commands(v: _Values) -> None:
+    lines = v["prologue"]
+    if not isinstance(lines, tuple):
+        return
+    for i, line in enumerate(lines):
+        # Each one becomes a line of the job script that the shell runs before the worker.
+        if (problem := prologue_problem(line)) is not None:
+            v.fail("prologue", f"got {show(line)}; {problem}, e.g. \"module load lammps\"",
+                   at=f"{v.at('prologue')}[{i}]")
+
+
+@_rule(ClusterSection, {"launcher": "srun for `slurm`, or for `local` inside an allocation"})
+def _launcher_fits_the_kind(v: _Values) -> None:
+    kind, launcher = v.string("kind"), v.string("launcher")
+    if launcher == "srun" and kind in ("pbs", "lsf", "sge"):
+        v.fail("launcher", f'got "srun" with kind = "{kind}"; srun is Slurm\'s launcher: use '
+                           f'"mpiexec", "mpirun" or the path of the site\'s, or leave it out')
+
+
+@_rule(Spec, {"sweep.output": "for a batch kind, its work folder a path of A-Z a-z 0-9 _ . , : "
+                              "= / + @ % - (it reaches the job script)"})
+def _work_folder_fits_a_job_script(v: _Values) -> None:
+    sweep, cluster = v["sweep"], v["cluster"]
+    if not (isinstance(sweep, _Values) and isinstance(cluster, _Values)):
+        return
+    output = sweep["output"]
+    if cluster["kind"] in (None, "local", _BAD) or not isinstance(output, Path):
+        return
+    from mesosweep.ensemble.layout import SweepLayout  # noqa: PLC0415 - as in _output_is_new...
+
+    work = SweepLayout(output).workdir
+    # The workers' job script names folders in it (dask's local and log directories, the TLS
+    # files): a space would split the command, a shell character would run one.
+    if (problem := word_problem(str(work))) is not None:
+        sweep.fail("output", f"got {show(str(output))}; its work folder {show(str(work))} goes "
+                             f"into the workers' job script and {problem}; choose an output "
+                             f"whose path has none")
 
 
 @_rule(ClusterSection, {"ranks_per_realisation": "for `local` also ≤ the machine's cores"})
