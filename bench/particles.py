@@ -20,7 +20,6 @@ data folder (``../shared`` beside the checkout) is absent.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import subprocess
@@ -148,7 +147,7 @@ def prepare_preset_database(folder: Path) -> Path:
     from mesosweep.ensemble.runner import prepare_database
 
     spec = _preset(folder)
-    return prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
+    return prepare_database(spec, SweepLayout(spec.sweep.output))
 
 
 def structure_part(repeats: int, database: Path) -> dict[str, float]:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import re
 import socket
@@ -126,7 +125,7 @@ def overhead(n: int, cluster_lines: str) -> tuple[float, float]:
             os.chdir(tmp)
             spec = load_spec(spec_path)
             t0 = time.perf_counter()
-            code = run_sweep(spec, out=io.StringIO(), submit_one=submit_null)
+            code = run_sweep(spec, submit_one=submit_null)
             ours = (time.perf_counter() - t0) / n
         finally:
             os.chdir(cwd)
@@ -157,7 +156,7 @@ def scaling(n: int, spec_path: Path) -> float:
             try:
                 spec = load_spec(Path(tmp) / "s.toml")
                 t0 = time.perf_counter()
-                assert run_sweep(spec, out=io.StringIO()) == 0
+                assert run_sweep(spec) == 0
                 times.append(time.perf_counter() - t0)
             finally:
                 os.chdir(cwd)

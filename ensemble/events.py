@@ -2,11 +2,12 @@
 
 The runner (:func:`ensemble.runner.run_sweep`) schedules and records; it does not draw anything.
 It publishes one event for each thing that happened — the sweep started (with the cluster's
-links), a realisation was queued, a stage started, finished or failed, a realisation finished,
-failed or was queued again — on an :class:`EventBus`. Whoever wants to show them subscribes:
-the terminal progress (:class:`ensemble.progress.ProgressPrinter`), the live page
-(:class:`mesosweep.live.LivePageSubscriber`), the log (:func:`log_event`). ``mesosweep run``
-wires them.
+links), a realisation was queued, a stage started, progressed, finished or failed, a realisation
+finished, failed or was queued again, and every so often how far the sweep is — on an
+:class:`EventBus`. Whoever wants to show them subscribes: the progress lines
+(:class:`ensemble.progress.ProgressLog`, which logs them for the terminal and the driver log),
+the live page (:class:`mesosweep.live.LivePageSubscriber`), the structured log
+(:func:`log_event`). ``mesosweep run`` wires them.
 
 Events are frozen dataclasses of plain values, so a subscriber can keep them, compare them or
 turn them into JSON. Times are seconds; a realisation is named by its label (``case/rNNNN``)
@@ -32,8 +33,10 @@ __all__ = [
     "StageDone",
     "StageEvent",
     "StageFailed",
+    "StageProgress",
     "StageStarted",
     "SweepFinished",
+    "SweepProgress",
     "SweepStarted",
     "log_event",
 ]
@@ -95,6 +98,41 @@ class StageDone(StageEvent):
 @dataclass(frozen=True)
 class StageFailed(StageEvent):
     """A stage's LAMMPS run failed (the store records why)."""
+
+
+@dataclass(frozen=True)
+class StageProgress(StageEvent):
+    """How far a running stage is, read from its work folder (:func:`ensemble.progress.
+    stage_progress`): steps against the stage's cap and, in a run that stops on a convergence
+    rule, the quantity the rule watches and its latest relative change against the tolerance."""
+
+    steps: int  # LAMMPS steps this stage has run so far
+    max_steps: int  # the most it runs: fixed runs plus every convergence loop's cap
+    elapsed_s: float  # since the stage started
+    remaining_s: float | None  # at most this long, at the current pace, to reach the cap
+    block: str | None = None  # the convergence loop running (None: a fixed run)
+    quantity: str | None = None  # what its rule watches ("density", "film top" …)
+    units: str = ""  # of ``value``
+    value: float | None = None  # at the latest check
+    rule: str | None = None  # the loop's stopping rule (consecutive, extrapolated)
+    # What the rule compares with the tolerance at the latest check: the relative change
+    # since the check before (consecutive), or the change still to come (extrapolated).
+    change: float | None = None
+    tolerance: float | None = None  # the loop stops once that stays below this …
+    calm: int = 0  # … for this many checks in a row (so far)
+    patience: int = 0  # … out of this many
+
+
+@dataclass(frozen=True)
+class SweepProgress(Event):
+    """Every so often while realisations run: how far the sweep is."""
+
+    done: int  # realisations of this sweep that ended (failed ones included)
+    failed: int
+    running: int  # in flight now
+    total: int  # realisations of this sweep
+    elapsed_s: float  # since the sweep started
+    eta_s: float | None  # (total - done) at the pace so far; None before the first end
 
 
 @dataclass(frozen=True)
@@ -168,6 +206,7 @@ class EventBus:
 
 
 def log_event(event: Event) -> None:
-    """Subscriber that writes each event to the ``mesosweep.sweep`` logger (level INFO)."""
+    """Subscriber that writes each event, every field, to the ``mesosweep.sweep`` logger at
+    level DEBUG: the driver log keeps them, the terminal shows them with ``-v``."""
     fields = " ".join(f"{k}={v}" for k, v in asdict(event).items())
-    LOG.info("%s %s", type(event).__name__, fields)
+    LOG.debug("%s %s", type(event).__name__, fields)

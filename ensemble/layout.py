@@ -6,6 +6,7 @@ itself::
     sweep = SweepLayout(spec.sweep.output)       # quick.zarr
     sweep.workdir                                # quick.work/
     sweep.database(key)                          # quick.work/particles-<key>.npz
+    sweep.driver_log                             # quick.work/driver.log
     real = sweep.realisation("96-4", 0)          # quick.work/96-4/r0000/
     real.stage_dir("pressing", 0.15)             # quick.work/96-4/r0000/pressing-0.15/
     real.state_file("drying")                    # quick.work/96-4/r0000/drying/state.data
@@ -132,6 +133,11 @@ class SweepLayout:
     def lease(self) -> Path:
         """Who runs the sweep now (ensemble.lease): one driver per store."""
         return self.workdir / "driver.lease"
+
+    @property
+    def driver_log(self) -> Path:
+        """What every driver of the sweep said, with times (appended run after run)."""
+        return self.workdir / "driver.log"
 
     def database(self, key: str) -> Path:
         """The particle database a synthetic sweep generates (once, shared by all), named by

@@ -1,22 +1,28 @@
 """Run a sweep: validate, prepare the particle database, start workers, run every realisation,
-write each into the store as it finishes, and print a summary.
+write each into the store as it finishes, and log a summary.
 
 What happens on the way is published as events (:mod:`ensemble.events`) for whoever shows it:
-the runner imports no view. Without a bus of its own the caller gets the terminal progress.
+the runner imports no view. Without a bus of its own the caller gets the progress lines
+(:class:`ensemble.progress.ProgressLog`). The runner's own lines (the store, the particles,
+the summary) go to the ``mesosweep.sweep`` logger; while a sweep runs, everything the
+``mesosweep`` loggers say is also written, with times, to the sweep's driver log
+(:attr:`ensemble.layout.SweepLayout.driver_log`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import signal
-import sys
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -30,11 +36,12 @@ from mesosweep.ensemble.events import (
     RealisationQueued,
     RealisationRetried,
     SweepFinished,
+    SweepProgress,
     SweepStarted,
 )
 from mesosweep.ensemble.layout import SweepLayout
 from mesosweep.ensemble.plan import Realisation, degrees, plan
-from mesosweep.ensemble.progress import ProgressPrinter, StageWatcher
+from mesosweep.ensemble.progress import ProgressLog, StageWatcher
 from mesosweep.ensemble.realisation import submit_realisation
 from mesosweep.ensemble.seeds import sweep_seed
 from mesosweep.ensemble.spec import (
@@ -53,10 +60,37 @@ if TYPE_CHECKING:
     from distributed import Future
 
 PROGRESS_SECONDS = 2.0  # how often the driver looks at the stages in flight
+PROGRESS_LINE_S = 60.0  # how often it says how far the sweep is ("n/N done, ETA")
 INTERRUPTED = 130  # exit status of a run stopped by Ctrl-C or a signal (128 + SIGINT)
+LOG = logging.getLogger("mesosweep.sweep")
+# The driver log's lines: when, how grave, who said it (the logger's name), what.
+DRIVER_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
-def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
+@contextmanager
+def driver_log(sweep: SweepLayout) -> Iterator[Path]:
+    """While the block runs, everything the ``mesosweep`` loggers say goes (also) into the
+    sweep's driver log, at every level, appended to what earlier drivers wrote."""
+    path = sweep.driver_log
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(DRIVER_LOG_FORMAT))
+    handler.setLevel(logging.DEBUG)
+    root = logging.getLogger("mesosweep")
+    level = root.level
+    # The loggers must pass DEBUG records on for the file to get them; the terminal's handler
+    # (mesosweep.cli) keeps its own level.
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
+def prepare_database(spec: Spec, sweep: SweepLayout) -> Path:
     """The sweep's particle database: the spec's, or one extracted from a synthetic volume."""
     if spec.particles.source == "database":
         return Path(spec.particles.database)
@@ -67,8 +101,8 @@ def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
     if path.exists():
         return path
     rng = np.random.default_rng(seed)
-    print(f"particles: generating {p.count} synthetic secondaries at {p.voxel_size_um} um voxels",
-          file=out, flush=True)
+    LOG.info("particles: generating %d synthetic secondaries at %s um voxels", p.count,
+             p.voxel_size_um)
     labels = synthetic_volume(p.count, p.diameter_range_um, p.voxel_size_um, rng)
     # The watershed needs scikit-image: loaded only when a database is generated.
     from mesosweep.analysis.separation import extract_particles  # noqa: PLC0415
@@ -76,12 +110,11 @@ def prepare_database(spec: Spec, sweep: SweepLayout, out: TextIO) -> Path:
     db = extract_particles(labels, p.voxel_size_um, min_voxels=p.min_voxels)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_database(db, path)
-    print(f"particles: {len(db)} secondaries in the database ({path})", file=out, flush=True)
+    LOG.info("particles: %d secondaries in the database (%s)", len(db), path)
     return path
 
 
-def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
-                    extend: bool) -> None:
+def _open_or_create(spec: Spec, realisations: list[Realisation], extend: bool) -> None:
     """Create the store, or resume (or grow) it after :func:`_check_store` agreed."""
     path = spec.sweep.output
     if path.exists():
@@ -90,13 +123,13 @@ def _open_or_create(spec: Spec, realisations: list[Realisation], out: TextIO,
             resume.grow(path, spec)
             changes = ", ".join(f"{k} {json.dumps(a)} -> {json.dumps(b)}"
                                 for k, (a, b) in growth.items())
-            print(f"store: extended {path}: {changes}", file=out, flush=True)
+            LOG.info("store: extended %s: %s", path, changes)
         else:
-            print(f"store: resuming {path}", file=out, flush=True)
-        _repair(path, realisations, out)
+            LOG.info("store: resuming %s", path)
+        _repair(path, realisations)
         return
     store.create(path, spec, realisations, lammps_version())
-    print(f"store: created {path}", file=out, flush=True)
+    LOG.info("store: created %s", path)
 
 
 def check_store(spec: Spec, extend: bool) -> str:
@@ -111,7 +144,7 @@ def check_store(spec: Spec, extend: bool) -> str:
     return "extend" if resume.check(path, spec, extend) else "resume"
 
 
-def _repair(path: Path, realisations: list[Realisation], out: TextIO) -> None:
+def _repair(path: Path, realisations: list[Realisation]) -> None:
     """Queue again every done realisation whose records were lost or damaged since it finished:
     its stages are reused, its analysis and records are made anew."""
     damaged = store.verify(path)
@@ -121,8 +154,8 @@ def _repair(path: Path, realisations: list[Realisation], out: TextIO) -> None:
     for real in realisations:
         names = damaged.get((real.case_index, real.index))
         if names:
-            print(f"store: {real.label} lost or damaged records ({', '.join(names[:5])}"
-                  f"{', …' if len(names) > 5 else ''}): making them again", file=out, flush=True)
+            LOG.info("store: %s lost or damaged records (%s%s): making them again", real.label,
+                     ", ".join(names[:5]), ", …" if len(names) > 5 else "")
             store.write_realisation(group, real.case_index, real.index, {"status": store.QUEUED})
 
 
@@ -140,7 +173,7 @@ def _outcome(fut: Future, real: Realisation, degs: tuple[float, ...], position: 
                                           for d in degs))
 
 
-def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
+def run_sweep(spec: Spec, *, extend: bool = False,
               submit_one: Callable[..., Future] = submit_realisation,
               events: EventBus | None = None) -> int:
     """Run every realisation not yet done; return 0 if all are done, 1 if any failed.
@@ -149,12 +182,12 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
     realisations or degrees grow it (see :mod:`ensemble.resume`). ``submit_one`` submits one
     realisation's tasks and returns the future of its last (benchmarks of the runner itself pass
     one that does no physics). Progress is published on ``events``; without it, a bus that
-    prints the progress to ``out`` is used. The store, particle and summary lines go to ``out``.
+    logs the progress lines is used. The store, particle and summary lines are logged; the
+    sweep's driver log gets everything (:func:`driver_log`).
     """
-    out = out or sys.stdout
     if events is None:
         events = EventBus()
-        events.subscribe(ProgressPrinter(out))
+        events.subscribe(ProgressLog())
     check_forcefields(spec)  # a bad parameter file fails here, not in every realisation
     check_workload(spec)  # work that cannot finish is refused before it starts
     check_store(spec, extend)  # refused here, before anything is written
@@ -162,8 +195,10 @@ def run_sweep(spec: Spec, out: TextIO | None = None, *, extend: bool = False,
     sweep = SweepLayout(path)
     held = lease.acquire(sweep.lease, path)
     try:
-        with _stop_on_signals():
-            return _run(spec, sweep, out, extend, submit_one, events, held)
+        with driver_log(sweep), _stop_on_signals():
+            LOG.debug("driver: host %s, pid %d, mesosweep %s, store %s", socket.gethostname(),
+                      os.getpid(), store.package_versions()["mesosweep"], path)
+            return _run(spec, sweep, extend, submit_one, events, held)
     finally:
         lease.release(sweep.lease, held)
 
@@ -186,18 +221,18 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
+def _run(spec: Spec, sweep: SweepLayout, extend: bool,
          submit_one: Callable[..., Future], events: EventBus, held: lease.Lease) -> int:
     from distributed import wait  # noqa: PLC0415 - dask starts only when a sweep runs
 
     from mesosweep.cluster import start as start_cluster  # noqa: PLC0415
 
     realisations = plan(spec)
-    _open_or_create(spec, realisations, out, extend)
+    _open_or_create(spec, realisations, extend)
     path = sweep.store
     status = store.read_values(path, "status")
     todo = [r for r in realisations if status[r.case_index, r.index] != store.DONE]
-    database = prepare_database(spec, sweep, out)
+    database = prepare_database(spec, sweep)
     degs = degrees(spec)
     failed = 0
     if todo:
@@ -209,7 +244,7 @@ def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
         n = 0
         interrupted = True
         futures: dict[Future, Realisation] = {}
-        beat = time.monotonic()
+        beat = told = time.monotonic()
         try:
             group = store.writer(path)
             for real in todo:
@@ -240,6 +275,10 @@ def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
                 if time.monotonic() - beat > lease.HEARTBEAT_S:
                     held = lease.heartbeat(sweep.lease, held)
                     beat = time.monotonic()
+                if time.monotonic() - told > PROGRESS_LINE_S:
+                    events.publish(_progress(n, failed, len(pending), len(todo),
+                                             time.perf_counter() - started))
+                    told = time.monotonic()
                 for fut in finished:
                     real = futures.pop(fut)
                     elapsed = time.perf_counter() - started
@@ -265,9 +304,9 @@ def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
                         pending.add(submit(waiting.pop(0)))
             interrupted = False
         except KeyboardInterrupt as stop:
-            print(f"\ninterrupted ({stop or 'Ctrl-C'}): stopping the workers; the "
-                  f"{len(futures)} realisation(s) in flight are queued again. Rerun the same "
-                  "command to resume.", file=out, flush=True)
+            LOG.warning("interrupted (%s): stopping the workers; the %d realisation(s) in "
+                        "flight are queued again. Rerun the same command to resume.",
+                        stop or "Ctrl-C", len(futures))
         finally:
             # Before the workers go: a live page lets open pages fetch the final state first.
             events.publish(SweepFinished(path, n, failed, interrupted))
@@ -277,9 +316,18 @@ def _run(spec: Spec, sweep: SweepLayout, out: TextIO, extend: bool,
         if interrupted:
             return INTERRUPTED
     else:
-        print("nothing to do: every realisation is done", file=out, flush=True)
-    print_summary(path, out)
+        LOG.info("nothing to do: every realisation is done")
+    LOG.info("summary of %s\n%s", path, summary_table(path))
     return 1 if failed else 0
+
+
+def _progress(ended: int, failed: int, running: int, total: int,
+              elapsed_s: float) -> SweepProgress:
+    """How far the sweep is: the remaining realisations at the pace of those that ended."""
+    eta = (total - ended) * elapsed_s / ended if ended else None
+    return SweepProgress(done=ended, failed=failed, running=running, total=total,
+                         elapsed_s=round(elapsed_s, 1),
+                         eta_s=round(eta, 1) if eta is not None else None)
 
 
 def _record_failure(group: zarr.Group, real: Realisation, error: str) -> None:
@@ -301,27 +349,25 @@ def _requeue(path: Path, realisations: list[Realisation]) -> None:
         store.write_realisation(group, *i, {"stage_status": stages, "status": store.QUEUED})
 
 
-def print_summary(path: Path, out: TextIO) -> None:
+def summary_table(path: Path) -> str:
     """Per case and degree: realisations done, mean ± standard deviation of each figure."""
     ds = store.open_store(path).load()
     done = ds["status"] == store.DONE
-    print(f"\nsummary of {path}", file=out)
     header = (f"{'case':<12}{'degree':>8}{'done':>6}{'porosity (mean ± sd)':>24}"
               f"{'thickness um':>18}")
-    print(header, file=out)
-    print("-" * len(header), file=out)
+    lines = [header, "-" * len(header)]
     for case in ds["case"].values:
         n_done = int(done.sel(case=case).sum())
         for deg in ds["degree"].values:
             sel = (ds[["porosity", "thickness"]].sel(case=case, degree=deg)
                    .where(done.sel(case=case)))
             por, thick = sel["porosity"], sel["thickness"]
-            print(f"{case:<12}{deg:>8.3f}{n_done:>6}{_mean_sd(por, 17, 3)}{_mean_sd(thick, 11, 2)}",
-                  file=out)
+            lines.append(f"{case:<12}{deg:>8.3f}{n_done:>6}{_mean_sd(por, 17, 3)}"
+                         f"{_mean_sd(thick, 11, 2)}")
     failed = int((ds["status"] == store.FAILED).sum())
     if failed:
-        print(f"{failed} realisation(s) failed: see the store's 'error' variable", file=out)
-    out.flush()
+        lines.append(f"{failed} realisation(s) failed: see the store's 'error' variable")
+    return "\n".join(lines)
 
 
 def _mean_sd(values: xr.DataArray, width: int, digits: int) -> str:

@@ -4,12 +4,14 @@ Everything here is a pure function of the dataset that ``xarray.open_zarr`` give
 store (see :mod:`ensemble.store`), plus the current time. No scheduler, no batch queue, no
 driver, no work directory is consulted (whoever also shows the batch jobs in flight asks
 :mod:`cluster.queue` for them), so the same answer comes out while a sweep runs, after it ended, and
-after its driver died (realisations it left ``running`` then stay ``running``: the store cannot
-tell a dead driver from a slow stage).
+after its driver died. What the store cannot say — whether its driver still lives, how far
+each running stage is — is read from the sweep's work folder by :mod:`ensemble.observe` and
+passed in: :func:`observed` adds it, so that realisations a dead driver left ``running`` show
+as *stale*, and each running one shows its stages' progress.
 
 :func:`summarise` gives a JSON-ready dict; :func:`render_text` turns it into one screen of text.
-``mesosweep status`` and the live page (:mod:`mesosweep.live`) both show that dict, so the
-two views agree by construction.
+``mesosweep status`` and the live page (:mod:`mesosweep.live`) both show that dict (through
+:func:`ensemble.observe.read_status`), so the two views agree by construction.
 
 Throughput is measured on the most recent finishes, not the whole history, so that a sweep
 resumed after a pause is not judged by the pause: with the last ``RATE_WINDOW`` realisations
@@ -35,6 +37,7 @@ from mesosweep.ensemble.layout import realisation_label
 from mesosweep.ensemble.store import DONE, FAILED, QUEUED, RUNNING, STAGES
 
 STATES = ("queued", "running", "done", "failed")  # index = flag value in the store
+STALE = "stale"  # running in the store, but the driver that ran it is gone
 RATE_WINDOW = 20  # finishes the throughput is measured on
 TIMELINE_LIMIT = 500  # finished realisations sent to the page's timeline (the latest ones)
 FAILURE_LIMIT = 50  # failed realisations listed with their log tails (the latest ones)
@@ -295,6 +298,46 @@ def read_summary(path: str | os.PathLike[str], now: float | None = None) -> dict
     return _retrying(read)
 
 
+def observed(summary: dict[str, Any], driver: dict[str, Any] | None,
+             stages: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The summary with what the work folder says: the driver and the stages in flight.
+
+    ``driver`` is the lease the work folder holds (:func:`ensemble.observe.driver_state`:
+    ``alive``, and ``last_seen``, epoch seconds of its last sign of life), None when there is
+    none. ``stages`` maps a running realisation's label to the progress of its running stages
+    (:class:`ensemble.events.StageProgress` as dicts). When realisations are running and no
+    live driver holds the lease, the driver is gone: they are counted and listed as
+    ``stale`` instead of ``running``, and the ETA is unknown (nothing moves until the sweep's
+    command is run again). Every count dict gains a ``stale`` count (0 while the driver
+    lives). Returns a new dict; ``summary`` is left as it is.
+    """
+    out = {**summary, "driver": driver}
+    running = out["totals"]["running"]
+    gone = running > 0 and not (driver and driver.get("alive"))
+    out["driver_gone_since"] = iso(driver.get("last_seen")) if gone and driver else None
+    out["driver_gone"] = gone
+
+    def moved(counts: dict[str, Any]) -> dict[str, Any]:
+        if not gone:
+            return {**counts, STALE: 0}
+        return {**counts, "running": 0, STALE: counts["running"]}
+
+    out["totals"] = moved(out["totals"])
+    out["cases"] = [{**c, "realisations": moved(c["realisations"]),
+                     "stages": {k: moved(v) for k, v in c["stages"].items()}}
+                    for c in out["cases"]]
+    listed = [{**e, "stages_in_flight": (stages or {}).get(e["label"], [])}
+              for e in out["running"]]
+    out["stale"], out["stale_total"] = (listed, out["running_total"]) if gone else ([], 0)
+    if gone:
+        out["running"], out["running_total"] = [], 0
+        out["complete"] = False
+        out["eta_s"] = out["eta_at"] = None
+    else:
+        out["running"] = listed
+    return out
+
+
 # --- text -----------------------------------------------------------------------------------
 
 def duration(seconds: float | None) -> str:
@@ -320,6 +363,23 @@ def _bar(done: int, failed: int, total: int, width: int = 24) -> str:
     return "[" + "#" * d + "x" * f + "-" * (width - d - f) + "]"
 
 
+def progress_line(p: dict[str, Any]) -> str:
+    """A running stage's progress (a :class:`ensemble.events.StageProgress` as a dict) in a
+    few words: steps of the cap, the quantity its stopping rule watches and its latest change
+    against the tolerance, the time left at most."""
+    parts = [f"{p['steps']}/{p['max_steps']} steps"]
+    if p.get("quantity") is not None and p.get("value") is not None:
+        rule = ""
+        if p.get("change") is not None and p.get("tolerance"):
+            what = "still to come" if p.get("rule") == "extrapolated" else "change"
+            rule = (f", {what} {100 * p['change']:.2g}% (tolerance "
+                    f"{100 * p['tolerance']:.2g}%, {p['calm']}/{p['patience']} settled)")
+        parts.append(f"{p['quantity']} {p['value']:.4g} {p['units']}".rstrip() + rule)
+    parts.append(f"at most {duration(p['remaining_s'])} left"
+                 if p.get("remaining_s") is not None else "time left unknown")
+    return " · ".join(parts)
+
+
 def render_text(summary: dict[str, Any], max_failures: int = 8, max_running: int = 6) -> str:
     """One screen: totals and bar, throughput and ETA, case × stage counts, running, failures."""
     t = summary["totals"]
@@ -329,8 +389,12 @@ def render_text(summary: dict[str, Any], max_failures: int = 8, max_running: int
     lines.append(f"realisations {t['total']}: {t['queued']} queued, {t['running']} running, "
                  f"{t['done']} done, {t['failed']} failed  "
                  f"{_bar(t['done'], t['failed'], t['total'])} {pct:3.0f}% done")
+    if t.get(STALE):
+        lines[-1] += f", {t[STALE]} stale"
     rate = summary["throughput_per_hour"]
-    if summary["complete"]:
+    if summary.get("driver_gone"):
+        pace = "ETA unknown: the driver is gone"
+    elif summary["complete"]:
         pace = "finished: nothing queued or running"
     elif rate:
         at = (summary["eta_at"] or "").replace("T", " ").replace("+00:00", " UTC")
@@ -341,30 +405,48 @@ def render_text(summary: dict[str, Any], max_failures: int = 8, max_running: int
                  if rate else "no realisation done yet")
     lines.append(f"throughput {rate_text} · {pace}")
     lines.append("")
+    stale = bool(t.get(STALE))  # a column of its own only when the driver is gone
     header = f"{'case':<14}{'stage':<14}{'queued':>8}{'running':>9}{'done':>7}{'failed':>8}" \
-             f"{'mean s':>9}"
+             + (f"{STALE:>7}" if stale else "") + f"{'mean s':>9}"
     lines += [header, "-" * len(header)]
 
     def row(case: str, stage: str, c: dict[str, Any]) -> str:
         mean = c.get("mean_wall_s")
         return (f"{case:<14.14}{stage:<14}{c['queued']:>8}{c['running']:>9}{c['done']:>7}"
-                f"{c['failed']:>8}{(f'{mean:.1f}' if mean is not None else '-'):>9}")
+                f"{c['failed']:>8}" + (f"{c[STALE]:>7}" if stale else "")
+                + f"{(f'{mean:.1f}' if mean is not None else '-'):>9}")
 
     for case in summary["cases"]:
         lines.append(row(case["case"], "realisations",
                          {**case["realisations"], "mean_wall_s": case["mean_wall_s"]}))
         for stage, c in case["stages"].items():
             lines.append(row("", stage, c))
-    if summary["running_total"]:
+    driver = summary.get("driver")
+    if summary.get("driver_gone"):
+        since = (summary.get("driver_gone_since") or "").replace("T", " ").replace("+00:00",
+                                                                                  " UTC")
+        lines += ["", f"driver gone{' since ' + since if since else ' (no lease)'}: "
+                      f"{summary['stale_total']} realisation(s) it had in flight are stale; "
+                      "rerun its command to resume"]
+    elif driver and driver["host"]:
+        lines += ["", f"driver: host {driver['host']}, pid {driver['pid']}, since "
+                      f"{driver['since']}, heartbeat {driver['heartbeat']} "
+                      f"({'running' if driver['alive'] else 'gone: rerun its command to resume'})"]
+    for key in ("running", STALE):
+        total = summary.get(f"{key}_total", 0)
+        if not total:
+            continue
         lines.append("")
-        lines.append(f"running ({summary['running_total']}):")
-        for e in summary["running"][:max_running]:
+        lines.append(f"{key} ({total}):")
+        for e in summary[key][:max_running]:
             where = f" on {e['host']}" if e["host"] else ""
             job = f" (job {e['job_id']})" if e["job_id"] else ""
             lines.append(f"  {e['label']} in {e['stage'] or '?'} for "
                          f"{duration(e['elapsed_s'])}, attempt {e['attempt']}{where}{job}")
-        if summary["running_total"] > max_running:
-            lines.append(f"  … and {summary['running_total'] - max_running} more")
+            for p in e.get("stages_in_flight", []) if key == "running" else []:
+                lines.append(f"    {p['stage']}: {progress_line(p)}")
+        if total > max_running:
+            lines.append(f"  … and {total - max_running} more")
     if summary["failed_total"]:
         lines.append("")
         lines.append(f"failed ({summary['failed_total']}):")

@@ -101,3 +101,29 @@ def test_bad_parameter_file_is_refused_before_anything_is_written(tmp_path, monk
         assert re.search(r"numerics\.forcefield_slurry: .*barostat_modulus_GPa", err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad-dried.toml", "ff.toml",
                                                           "no-barostat.toml"]
+
+
+def test_log_lines_carry_their_time_and_the_verbosity_flags_choose_them(capsys):
+    import logging
+
+    from mesosweep.cli import _parser, terminal_log
+
+    log = logging.getLogger("mesosweep.sweep")
+    for verbosity, shown in ((0, ["info", "warning"]), (1, ["debug", "info", "warning"]),
+                             (-1, ["warning"]), (-2, []), (-5, [])):
+        with terminal_log(verbosity):
+            log.debug("debug")
+            log.info("info")
+            log.warning("warning")
+        lines = capsys.readouterr().out.splitlines()
+        assert [line.split()[-1] for line in lines] == shown, verbosity
+        for line in lines:
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (WARNING: )?\w+", line), line
+    log.info("after the command")  # the handler is gone with the command
+    assert capsys.readouterr().out == ""
+    # The flags go before or after the command, as people type them.
+    parser = _parser()[0]
+    assert parser.parse_args(["-v", "run", "x.toml"]).verbose == 1
+    assert parser.parse_args(["run", "x.toml", "-v"]).verbose == 1
+    args = parser.parse_args(["status", "s.zarr", "-qq"])
+    assert (args.verbose, args.quiet) == (0, 2)

@@ -6,8 +6,8 @@ The browser-level tests are in test_browser.py; these run everywhere in a few se
 from __future__ import annotations
 
 import http.client
-import io
 import json
+import logging
 import re
 import signal
 import socket
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import mesosweep.live as dash
-from mesosweep.ensemble.status import read_summary
+from mesosweep.ensemble.observe import read_status
 from tests.test_status import LOG_TAIL, handmade_store
 
 
@@ -58,9 +58,12 @@ def test_serves_the_page_and_the_status_of_the_store(page, store):
     code, headers, body = get(page, "/api/status?client=t1&refresh=1")
     assert code == 200 and headers["Content-Type"] == "application/json"
     data = json.loads(body)
-    ref = read_summary(store)
-    for key in ("totals", "cases", "failures", "timeline", "throughput_per_hour", "stages"):
+    ref = read_status(store)  # what `mesosweep status --json` shows
+    for key in ("totals", "cases", "failures", "timeline", "throughput_per_hour", "stages",
+                "driver_gone"):
         assert data[key] == ref[key]
+    # (elapsed times differ by the time between the two reads)
+    assert [e["label"] for e in data["running"]] == [e["label"] for e in ref["running"]]
     assert data["failures"][0]["log_tail"] == LOG_TAIL
     assert data["stale"] is False and data["page"]["final"] is False
     assert data["page"]["dask_pages"][0] == {"name": "Status",
@@ -147,13 +150,17 @@ def test_stop_gives_up_on_a_page_that_went_away(store):
     assert 1.0 <= time.monotonic() - t0 < 2.5  # its interval + 1 s, not DRAIN_MAX_S
 
 
-def test_start_live_page_prints_the_url_and_the_tunnel(store, monkeypatch):
-    monkeypatch.delenv("MESOSWEEP_DASHBOARD_HOST", raising=False)
-    monkeypatch.delenv("MESOSWEEP_DASHBOARD_PORT", raising=False)
-    out = io.StringIO()
-    p = dash.start_live_page(store, "http://127.0.0.1:40123/status", out)
+def _env(monkeypatch) -> None:
+    for name in ("HOST", "PORT", "BASE_PATH", "ALLOWED_HOSTS"):
+        monkeypatch.delenv(f"MESOSWEEP_DASHBOARD_{name}", raising=False)
+
+
+def test_start_live_page_logs_the_url_and_the_tunnel(store, monkeypatch, caplog):
+    _env(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="mesosweep.live"):
+        p = dash.start_live_page(store, "http://127.0.0.1:40123/status")
     try:
-        text = out.getvalue()
+        text = caplog.text
         assert f"live page: http://127.0.0.1:{p.port}/" in text
         assert re.search(rf"ssh -N -L {p.port}:127\.0\.0\.1:{p.port} "
                          rf"-L 40123:127\.0\.0\.1:40123 \S+@\S+$", text, re.M), text
@@ -162,20 +169,70 @@ def test_start_live_page_prints_the_url_and_the_tunnel(store, monkeypatch):
         p.stop()
 
 
-def test_start_live_page_off_or_port_taken_never_raises(store, monkeypatch):
+def test_start_live_page_off_or_port_taken_never_raises(store, monkeypatch, caplog):
+    _env(monkeypatch)
     monkeypatch.setenv("MESOSWEEP_DASHBOARD_PORT", "off")
-    out = io.StringIO()
-    p = dash.start_live_page(store, None, out)
-    p.stop()
-    assert "live page: off" in out.getvalue()
-    with socket.socket() as taken:
+    with caplog.at_level(logging.INFO, logger="mesosweep.live"):
+        dash.start_live_page(store, None).stop()
+    assert "live page: off" in caplog.text
+    caplog.clear()
+    with socket.socket() as taken, caplog.at_level(logging.INFO, logger="mesosweep.live"):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         monkeypatch.setenv("MESOSWEEP_DASHBOARD_PORT", str(taken.getsockname()[1]))
-        out = io.StringIO()
-        p = dash.start_live_page(store, None, out)
-        p.stop()
-    assert "live page: not started" in out.getvalue() and "--watch" in out.getvalue()
+        dash.start_live_page(store, None).stop()
+    assert "live page: not started" in caplog.text and "--watch" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("MESOSWEEP_DASHBOARD_PORT", "0")
+    monkeypatch.setenv("MESOSWEEP_DASHBOARD_BASE_PATH", "/a b/<x>")
+    with caplog.at_level(logging.INFO, logger="mesosweep.live"):
+        dash.start_live_page(store, None).stop()
+    assert "live page: not started" in caplog.text and "base path" in caplog.text
+
+
+def test_behind_a_proxy_the_page_serves_under_its_base_path_to_the_allowed_hosts(store):
+    """Open OnDemand's /node/HOST/PORT/ (and Jupyter's /proxy/absolute/PORT/) pass the whole
+    path on: the page is served under it, and answers the proxy's host name, still bound to
+    loopback only."""
+    p = dash.LivePage(store, base_path="/node/login1/8765/",
+                      allowed_hosts=("ondemand.example.org",)).start()
+    try:
+        assert p.url == f"http://127.0.0.1:{p.port}/node/login1/8765/"
+        proxy = "ondemand.example.org"
+        for path in ("/node/login1/8765/", "/node/login1/8765/dashboard.js",
+                     "/node/login1/8765/api/status"):
+            code, _, body = get(p, path, host=proxy)
+            assert code == 200 and body, path
+        code, headers, _ = get(p, "/node/login1/8765", host=proxy)
+        assert code == 302 and headers["Location"] == "/node/login1/8765/"
+        # Only under the base path, only to the names allowed.
+        assert get(p, "/", host=proxy)[0] == 404 and get(p, "/api/status", host=proxy)[0] == 404
+        assert get(p, "/node/login1/8765/api/status", host="attacker.example")[0] == 403
+        assert get(p, "/node/login1/8765/api/status")[0] == 200  # the tunnel still works
+        # The page's own links are relative: they resolve below the base path.
+        html = get(p, "/node/login1/8765/", host=proxy)[2].decode()
+        assert 'src="dashboard.js"' in html and 'href="dashboard.css"' in html
+        assert p.host == "127.0.0.1"
+        lines = dash.access_lines(p)
+        assert f"then open http://localhost:{p.port}/node/login1/8765/" in "\n".join(lines)
+        assert "answers to ondemand.example.org" in lines[-1]
+    finally:
+        p.stop(drain=False)
+
+
+def test_base_paths_and_allowed_hosts_are_checked():
+    assert dash.base_path(None, {}) == "/"
+    assert dash.base_path("node/h1/8765", {}) == "/node/h1/8765/"
+    assert dash.base_path(None, {"MESOSWEEP_DASHBOARD_BASE_PATH": "/rnode/h/1/"}) == "/rnode/h/1/"
+    for bad in ("/a b/", "/x/../y", "/<script>/", "/a?b", "http://x/"):
+        with pytest.raises(ValueError, match="base path"):
+            dash.base_path(bad, {})
+    assert dash.allowed_hosts("OnDemand.Example.org, 10.1.2.3", {}) == (
+        "ondemand.example.org", "10.1.2.3")
+    assert dash.allowed_hosts(None, {}) == ()
+    for bad in ("host:8080", "https://host", "host/path", "-x"):
+        with pytest.raises(ValueError, match="allowed host"):
+            dash.allowed_hosts(bad, {})
 
 
 def test_environment_and_helpers():
@@ -196,8 +253,8 @@ def test_environment_and_helpers():
 
 
 def test_status_serve_command_serves_until_interrupted(store):
-    proc = subprocess.Popen([sys.executable, "-m", "mesosweep.cli", "status", str(store),
-                             "--serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "-m", "mesosweep.cli", "status", "--serve",
+                             str(store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
         line = proc.stdout.readline()

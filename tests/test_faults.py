@@ -172,7 +172,7 @@ def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monk
     spec = load_spec(spec_path)
     real = plan(spec)[1]
     structure = real.layout.stage_dir("structure")
-    database = prepare_database(spec, SweepLayout(spec.sweep.output), sys.stdout)
+    database = prepare_database(spec, SweepLayout(spec.sweep.output))
     initial.build_inputs(structure_params(spec, real), database, structure)
     # Published as the finished structure stage of this very spec (its fingerprint), so the
     # sweep takes it as it is.

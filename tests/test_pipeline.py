@@ -124,16 +124,13 @@ def test_rerun_resumes_without_launching_lammps(swept, capsys):
 
 
 def test_summary_gives_mean_and_spread_and_a_dash_where_one_realisation_has_no_spread(swept):
-    import io
-
     import xarray as xr
 
-    from mesosweep.ensemble.runner import _mean_sd, print_summary
+    from mesosweep.ensemble.runner import _mean_sd, summary_table
 
     _, root = swept
-    out = io.StringIO()
-    print_summary(root / "tiny.zarr", out)
-    rows = [line.split() for line in out.getvalue().splitlines() if line.startswith("96-4")]
+    rows = [line.split() for line in summary_table(root / "tiny.zarr").splitlines()
+            if line.startswith("96-4")]
     assert [float(r[1]) for r in rows] == [0.0, 0.15, 0.35]
     ds = xr.open_zarr(root / "tiny.zarr")
     for row, deg in zip(rows, (0.0, 0.15, 0.35), strict=True):
@@ -151,6 +148,14 @@ def test_progress_reports_each_stage(swept):
     for stage in ("slurry", "drying", "pressing-0.15", "calendering-0.15", "pressing-0.35",
                   "calendering-0.35"):
         assert f"96-4/r0000 {stage}: done" in log
+    # Every line on the terminal carries its time; the summary table follows its heading.
+    first = log.splitlines()[0].split()
+    assert len(first[0]) == 10 and first[0][4] == "-" and len(first[1]) == 8
+    assert "summary of" in log and "porosity (mean ± sd)" in log
+    # The driver log has it all, at every level, the stages' progress and events included.
+    driver = (root / "tiny.work" / "driver.log").read_text()
+    assert "96-4/r0000 drying: done" in driver and "StageDone label=96-4/r0000" in driver
+    assert "store: created" in driver and "summary of" in driver
 
 
 def test_same_seed_same_initial_structure(swept):

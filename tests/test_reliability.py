@@ -71,7 +71,6 @@ def test_a_changed_force_field_value_reruns_exactly_the_stages_it_feeds(tmp_path
 
 def test_a_changed_particle_generator_never_reuses_the_old_database(tmp_path):
     """Two specs that differ in [particles] and share a work folder get two databases."""
-    import io
 
     from mesosweep.ensemble.layout import SweepLayout
     from mesosweep.ensemble.runner import prepare_database
@@ -85,9 +84,9 @@ def test_a_changed_particle_generator_never_reuses_the_old_database(tmp_path):
         mp.chdir(tmp_path)
         try:
             s = load_spec(spec)
-            paths.append(prepare_database(s, SweepLayout(s.sweep.output), io.StringIO()))
+            paths.append(prepare_database(s, SweepLayout(s.sweep.output)))
             # Asked again, the same spec finds its own database and builds nothing.
-            assert prepare_database(s, SweepLayout(s.sweep.output), io.StringIO()) == paths[-1]
+            assert prepare_database(s, SweepLayout(s.sweep.output)) == paths[-1]
         finally:
             mp.undo()
     assert paths[0] != paths[1] and all(p.exists() for p in paths)
@@ -356,7 +355,6 @@ def _fails_after_starting(client, spec, real, database, launcher, store_path):
 
 @pytest.mark.slow
 def test_a_realisation_that_dies_unrecorded_is_recorded_failed_by_the_driver(tmp_path):
-    import io
 
     from mesosweep.ensemble.runner import run_sweep
     from mesosweep.ensemble.spec import load_spec
@@ -366,7 +364,7 @@ def test_a_realisation_that_dies_unrecorded_is_recorded_failed_by_the_driver(tmp
     mp = pytest.MonkeyPatch()
     mp.chdir(tmp_path)
     try:
-        code = run_sweep(load_spec(spec), io.StringIO(), submit_one=_fails_after_starting)
+        code = run_sweep(load_spec(spec), submit_one=_fails_after_starting)
     finally:
         mp.undo()
     assert code == 1

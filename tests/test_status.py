@@ -15,6 +15,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -23,8 +24,9 @@ import pytest
 from mesosweep.cli import main
 from mesosweep.cluster import queue
 from mesosweep.commands import status as status_cmd
+from mesosweep.ensemble import lease, observe, store
 from mesosweep.ensemble import status as st
-from mesosweep.ensemble import store
+from mesosweep.ensemble.layout import SweepLayout
 from mesosweep.ensemble.plan import plan
 from mesosweep.ensemble.spec import parse_spec
 
@@ -34,9 +36,10 @@ LOG_TAIL = ("Step Temp E_pair\n  4000 0 -12.5\nERROR: Lost atoms: original 1200 
             "<script>alert('not html')</script>")
 
 
-def handmade_store(directory: Path, now: float = T) -> Path:
+def handmade_store(directory: Path, now: float = T, driver: bool = True) -> Path:
     """A two-case store: 96-4 has 2 done, 1 running (drying), 1 queued; 90-10 has 1 failed in
-    the slurry after 2 attempts, 1 done, 2 queued."""
+    the slurry after 2 attempts, 1 done, 2 queued. ``driver``: a live driver (this process)
+    holds the store's lease, as while a sweep runs."""
     import tests.conftest as conf
 
     data = tomllib.loads(conf.TINY_SPEC.format(output=str(directory / "hand.zarr"), ranks=1))
@@ -71,6 +74,8 @@ def handmade_store(directory: Path, now: float = T) -> Path:
         "attempts": 2, "started_at": now - 1500, "finished_at": now - 1000, "wall_time": 500.0,
         "host": "node03", "job_id": "4712", "error": store.clip_error(ERROR),
         "log_tail": LOG_TAIL, "status": store.FAILED})
+    if driver:
+        lease.acquire(SweepLayout(path).lease, path)
     return path
 
 
@@ -165,10 +170,15 @@ def test_text_fits_one_screen_and_names_everything(hand):
 def test_cli_json_matches_the_library(hand, capsys):
     assert main(["status", str(hand), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    ref = st.read_summary(hand)
-    for key in ("totals", "cases", "failed_total", "timeline_total", "throughput_per_hour"):
+    ref = observe.read_status(hand)
+    for key in ("totals", "cases", "failed_total", "timeline_total", "throughput_per_hour",
+                "driver_gone"):
         assert out[key] == ref[key]
     assert out["failures"][0]["log_tail"] == LOG_TAIL
+    # The store's counts, and no stale one while the driver lives.
+    store_only = st.read_summary(hand)
+    assert {k: v for k, v in out["totals"].items() if k != "stale"} == store_only["totals"]
+    assert out["totals"]["stale"] == 0 and out["driver"]["alive"] is True
 
 
 def test_cli_json_runs_as_a_separate_command(hand):
@@ -180,9 +190,101 @@ def test_cli_json_runs_as_a_separate_command(hand):
 
 def test_cli_text_and_bad_store(hand, tmp_path, capsys):
     assert main(["status", str(hand)]) == 0
-    assert "realisations 8:" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "realisations 8:" in text and f"pid {os.getpid()}" in text and "(running)" in text
     assert main(["status", str(tmp_path / "nothing.zarr")]) == 2
     assert "is not a mesosweep store" in capsys.readouterr().err
+
+
+def test_a_spec_names_its_store(hand, tmp_path, capsys):
+    """status (and report, export) take the spec as well as the store it writes."""
+    import tests.conftest as conf
+
+    spec = tmp_path / "hand.toml"
+    spec.write_text(conf.TINY_SPEC.format(output=str(hand), ranks=1))
+    assert main(["status", str(spec), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["store"] == str(hand)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\nname = 3\n")
+    assert main(["status", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "read as a sweep spec" in err and "sweep" in err
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(conf.TINY_SPEC.format(output=str(tmp_path / "none.zarr"), ranks=1))
+    assert main(["status", str(elsewhere)]) == 2
+    assert f"sweep.output of {elsewhere}" in capsys.readouterr().err
+
+
+def test_the_store_argument_follows_watch_and_serve_flags(hand, capsys):
+    """`status --watch STORE` reads STORE: the flags take no optional value before it."""
+    for r in (2, 3):
+        for c in (0, 1):
+            store.write_realisation(hand, c, r, {"status": store.DONE})
+    assert main(["status", "--watch", str(hand)]) == 0
+    assert "finished: nothing queued or running" in capsys.readouterr().out
+    assert main(["status", "--watch", "-n", "1", str(hand), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["complete"] is True
+
+
+def test_a_gone_driver_leaves_its_realisations_stale_not_running(tmp_path, capsys):
+    path = handmade_store(tmp_path, now=time.time(), driver=False)
+    sweep = SweepLayout(path)
+    # A driver that died without giving its lease back: a pid that no longer runs.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    lease.acquire(sweep.lease, path)
+    held = json.loads(sweep.lease.read_text())
+    held.update(pid=int(dead.stdout), process_started=0.0, heartbeat=T - 42.0)
+    sweep.lease.write_text(json.dumps(held))
+    assert main(["status", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["driver_gone"] is True and out["driver_gone_since"] == st.iso(T - 42.0)
+    assert out["totals"]["running"] == 0 and out["totals"]["stale"] == 1
+    assert out["running"] == [] and out["stale"][0]["label"] == "96-4/r0002"
+    assert out["cases"][0]["realisations"]["stale"] == 1
+    assert out["cases"][0]["stages"]["drying"] == {**out["cases"][0]["stages"]["drying"],
+                                                  "running": 0, "stale": 1}
+    assert out["complete"] is False and out["eta_s"] is None
+    assert main(["status", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "driver gone since 2027-01-15 07:59:18 UTC: 1 realisation(s) it had in flight" in text
+    assert "stale (1):\n  96-4/r0002 in drying" in text and "ETA unknown: the driver" in text
+    assert "running (" not in text
+    # No lease at all while the store says running: gone too, last seen in the driver log.
+    sweep.lease.unlink()
+    sweep.driver_log.write_text("the last words\n")
+    os.utime(sweep.driver_log, (T - 7.0, T - 7.0))
+    gone = observe.read_status(path)
+    assert gone["driver_gone_since"] == st.iso(T - 7.0) and gone["totals"]["stale"] == 1
+    # --watch does not wait for a sweep nothing moves: it stops once idle.
+    assert main(["status", str(path), "--watch", "-n", "0.5"]) == 0
+
+
+def test_running_stages_show_their_progress(capsys):
+    """The drying of 96-4/r0002 runs in its attempt folder: status shows its steps against
+    the cap, the quantity its loop watches and the time left."""
+    import tempfile
+
+
+    # Outside pytest's folders: the LAMMPS guard would take the stand-in log for a real one.
+    with tempfile.TemporaryDirectory(prefix="mesosweep-status-") as tmp:
+        _show_progress(handmade_store(Path(tmp), now=time.time()), capsys)
+
+
+def _show_progress(hand: Path, capsys) -> None:
+    from tests.test_events import running_stage
+
+    real = SweepLayout(hand).realisation("96-4", 2)
+    attempt = real.attempt_dir(real.stage_dir("drying"))
+    running_stage(attempt, steps=2500, checks=[7.2, 7.25])
+    out = observe.read_status(hand)
+    (entry,) = out["running"]
+    (p,) = entry["stages_in_flight"]
+    assert p["stage"] == "drying" and (p["steps"], p["max_steps"]) == (2500, 8000)
+    assert p["quantity"] == "density" and p["value"] == 7.25
+    assert main(["status", str(hand)]) == 0
+    text = capsys.readouterr().out
+    assert "    drying: 2500/8000 steps · density 7.25 g/cm^3, change 0.69%" in text
 
 
 def test_watch_stops_at_once_when_the_sweep_is_already_idle(hand, capsys):
@@ -191,7 +293,7 @@ def test_watch_stops_at_once_when_the_sweep_is_already_idle(hand, capsys):
         store.write_realisation(hand, 0, r, {"status": store.DONE})
     for r in (2, 3):
         store.write_realisation(hand, 1, r, {"status": store.DONE})
-    assert main(["status", str(hand), "--watch", "1"]) == 0
+    assert main(["status", str(hand), "--watch", "-n", "1"]) == 0
     assert "finished: nothing queued or running" in capsys.readouterr().out
 
 
@@ -211,7 +313,7 @@ def test_watch_follows_progress_and_stops_once_idle(hand, monkeypatch):
     monkeypatch.setattr(status_cmd, "_show", show)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        assert main(["status", str(hand), "--watch", "0.5", "--json"]) == 0
+        assert main(["status", str(hand), "--watch", "--interval", "0.5", "--json"]) == 0
     assert shown[:2] == [False, False] and shown[-1] is True
     assert 3 <= len(shown) <= 6  # stopped by itself about IDLE_STOP_S after going idle
     lines = [json.loads(line) for line in buf.getvalue().splitlines()]
@@ -220,7 +322,7 @@ def test_watch_follows_progress_and_stops_once_idle(hand, monkeypatch):
 
 
 def test_watch_rejects_a_busy_loop(hand, capsys):
-    assert main(["status", str(hand), "--watch", "0.01"]) == 2
+    assert main(["status", str(hand), "--watch", "-n", "0.01"]) == 2
     assert "at least" in capsys.readouterr().err
 
 

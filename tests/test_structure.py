@@ -236,7 +236,6 @@ PAPER = {  # preset: (secondaries, AM beads) of the paper's initial structure (t
 def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None:
     """The preset's own path (synthetic volume → database → structure), no LAMMPS."""
     import dataclasses
-    import io
     from pathlib import Path
 
     from mesosweep.ensemble.layout import SweepLayout
@@ -251,7 +250,7 @@ def test_paper_preset_builds_the_papers_structure(preset: str, tmp_path) -> None
                                sweep=dataclasses.replace(spec.sweep, output=tmp_path / "p.zarr"))
     st, formulation = spec.structure, spec.formulations[0]
     assert st.box_um == (80.0, 80.0, 120.0) and st.psd_table is not None
-    database = prepare_database(spec, SweepLayout(spec.sweep.output), io.StringIO())
+    database = prepare_database(spec, SweepLayout(spec.sweep.output))
     real = plan(spec)[0]
     directory = real.layout.stage_dir("structure")
     initial.build_inputs(structure_params(spec, real), database, directory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mesosweep.ensemble.events import EventBus
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
               f"each realisation: {work.summary()}")
         return 0
     try:
-        return run_sweep(spec, extend=args.extend, events=progress_views(sys.stdout))
+        return run_sweep(spec, extend=args.extend, events=progress_views())
     except InputError as exc:
         print(f"mesosweep: {exc}", file=sys.stderr)
         return 2
@@ -63,19 +63,20 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-def progress_views(out: TextIO) -> EventBus:
-    """The runner's events, shown: progress lines on ``out``, the live page, the log."""
+def progress_views() -> EventBus:
+    """The runner's events, shown: progress lines (logged: the terminal and the driver log),
+    the live page, the structured log."""
     from mesosweep.ensemble.events import (  # noqa: PLC0415
         EventBus,
         SweepFinished,
         SweepStarted,
         log_event,
     )
-    from mesosweep.ensemble.progress import ProgressPrinter  # noqa: PLC0415
+    from mesosweep.ensemble.progress import ProgressLog  # noqa: PLC0415
     from mesosweep.live import LivePageSubscriber  # noqa: PLC0415 - tornado, for the page
 
     events = EventBus()
-    events.subscribe(ProgressPrinter(out))  # first: the cluster line before the page's URL
-    events.subscribe(LivePageSubscriber(out), SweepStarted, SweepFinished)
+    events.subscribe(ProgressLog())  # first: the cluster line before the page's URL
+    events.subscribe(LivePageSubscriber(), SweepStarted, SweepFinished)
     events.subscribe(log_event)
     return events

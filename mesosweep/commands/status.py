@@ -1,7 +1,9 @@
-"""``mesosweep status STORE``: what a sweep is doing, from its store alone.
+"""``mesosweep status STORE``: what a sweep is doing, from its store and its work folder.
 
-Works while the sweep runs and after its driver ended or died: nothing but the store is read
-(plus the batch queue, :mod:`cluster.queue`, when there is one, for the batch jobs in flight).
+Works while the sweep runs and after its driver ended or died: the store is read, and the work
+folder beside it for the driver's heartbeat and the progress of the stages in flight
+(:mod:`ensemble.observe`), plus the batch queue, :mod:`cluster.queue`, when there is one, for
+the batch jobs in flight.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from mesosweep.commands._store import TARGET_HELP, sweep_store
 
 WATCH_DEFAULT_S = 5.0
 WATCH_MIN_S = 0.5  # below this the store would be re-read faster than workers write it
@@ -25,67 +29,67 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "status", help="what a sweep is doing: counts per case and stage, failures, ETA",
         description="Read a sweep's results store and print, on one screen: realisations "
-                    "queued, running, done and failed per case and per stage; failed "
-                    "realisations with the first line of their error; throughput and an "
-                    "estimated time to completion. Needs no scheduler: works while the sweep "
-                    "runs and after its driver ended. Under Slurm, also lists your batch jobs "
-                    "in flight (squeue).",
+                    "queued, running, done and failed per case and per stage; the progress of "
+                    "each running stage (steps, the quantity its stopping rule watches, time "
+                    "left); failed realisations with the first line of their error; throughput "
+                    "and an estimated time to completion; the driver, or since when it is gone "
+                    "(its realisations in flight are then stale). Needs no scheduler: works "
+                    "while the sweep runs and after its driver ended. Under Slurm, also lists "
+                    "your batch jobs in flight (squeue).",
         epilog="--watch stops on Ctrl-C, or by itself once nothing has been queued or running "
-               f"for {IDLE_STOP_S:.0f} s. --serve shows the live page of docs/dashboard.md "
-               "for a store whose driver is not running.")
-    p.add_argument("store", type=Path, help="the sweep's zarr store (sweep.output of its spec)")
+               f"for {IDLE_STOP_S:.0f} s (or the driver is gone). --serve shows the live page "
+               "of docs/dashboard.md for a store whose driver is not running. Exit status: 0; "
+               "1 when --verify finds damaged records; 2 when STORE is neither a store nor a "
+               "spec.")
+    p.add_argument("store", type=Path, metavar="STORE|SPEC", help=TARGET_HELP)
     p.add_argument("--json", action="store_true",
                    help="print the status as one JSON object (for scripts) instead of text")
-    p.add_argument("--watch", nargs="?", type=float, const=WATCH_DEFAULT_S, default=None,
-                   metavar="SECONDS",
-                   help=f"refresh every SECONDS (default {WATCH_DEFAULT_S:g}) until Ctrl-C or "
-                        "until the sweep is idle")
+    p.add_argument("--watch", action="store_true",
+                   help="refresh until Ctrl-C or until the sweep is idle (every --interval)")
+    p.add_argument("-n", "--interval", type=float, default=WATCH_DEFAULT_S, metavar="SECONDS",
+                   help=f"seconds between refreshes of --watch (default {WATCH_DEFAULT_S:g}, "
+                        f"at least {WATCH_MIN_S:g})")
     p.add_argument("--verify", action="store_true",
                    help="check every record of every done realisation against what its last "
                         "task wrote (a lost or damaged chunk is found); exit status 1 if any "
                         "differs (rerunning the sweep's command makes them again)")
-    p.add_argument("--serve", nargs="?", type=int, const=0, default=None, metavar="PORT",
-                   help="serve the live page for this store on 127.0.0.1:PORT (default: a free "
-                        "port; address from MESOSWEEP_DASHBOARD_HOST) until Ctrl-C")
+    p.add_argument("--serve", action="store_true",
+                   help="serve the live page for this store until Ctrl-C (on 127.0.0.1, or "
+                        "MESOSWEEP_DASHBOARD_HOST)")
+    p.add_argument("--port", type=int, default=None, metavar="PORT",
+                   help="port of --serve (default: MESOSWEEP_DASHBOARD_PORT, else a free one)")
+    p.add_argument("--base-path", default=None, metavar="PATH",
+                   help="serve --serve's page under this URL path, for a proxy that passes the "
+                        "whole path on (Open OnDemand's /node/HOST/PORT/, Jupyter's "
+                        "/proxy/absolute/PORT/); default: MESOSWEEP_DASHBOARD_BASE_PATH, else /")
+    p.add_argument("--allowed-host", action="append", default=None, metavar="HOST",
+                   help="a host name the page answers to besides the loopback names (the "
+                        "proxy's, as the browser shows it); repeat for more; default: "
+                        "MESOSWEEP_DASHBOARD_ALLOWED_HOSTS (comma-separated)")
 
 
 def _show(store: Path, as_json: bool, clear: bool, lines: bool = False) -> bool:
-    """Print one status; True when nothing is queued or running.
+    """Print one status; True when nothing will move without a new command (nothing queued
+    or running, or the driver is gone).
 
     ``lines``: JSON on one line (``--watch --json`` prints JSON Lines, one object a refresh).
     """
     # Commands import what they run only when run: `mesosweep --help` stays fast.
     from mesosweep.cluster.queue import render_slurm, slurm_jobs  # noqa: PLC0415
-    from mesosweep.ensemble.status import read_summary, render_text  # noqa: PLC0415
+    from mesosweep.ensemble.observe import read_status  # noqa: PLC0415
+    from mesosweep.ensemble.status import render_text  # noqa: PLC0415
 
-    summary = read_summary(store)
-    summary["driver"] = _driver(store)
+    summary = read_status(store)
     jobs = slurm_jobs()
     if as_json:
         summary["slurm_jobs"] = jobs
         print(json.dumps(summary, indent=None if lines else 2, sort_keys=True), flush=True)
     else:
         text = render_text(summary)
-        if summary["driver"] is not None:
-            d = summary["driver"]
-            text += (f"\ndriver: host {d['host']}, pid {d['pid']}, since {d['since']} "
-                     f"({'running' if d['alive'] else 'gone: rerun its command to resume'})")
         if jobs is not None:
             text += "\n\n" + render_slurm(jobs)
         print((CLEAR if clear else "") + text, flush=True)
-    return bool(summary["complete"])
-
-
-def _driver(store: Path) -> dict | None:
-    """The driver that holds the store's lease (None: no driver has it)."""
-    from mesosweep.ensemble import lease  # noqa: PLC0415
-    from mesosweep.ensemble.layout import SweepLayout  # noqa: PLC0415
-
-    held = lease.read(SweepLayout(store).lease)
-    if held is None:
-        return None
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(held.since))
-    return {"host": held.host, "pid": held.pid, "since": since, "alive": held.alive()}
+    return bool(summary["complete"] or summary["driver_gone"])
 
 
 def _verify(store: Path) -> int:
@@ -128,15 +132,26 @@ def _watch(store: Path, every: float, as_json: bool) -> int:
         return 0
 
 
-def _serve(store: Path, port: int) -> int:
+def _serve(store: Path, args: argparse.Namespace) -> int:
     from mesosweep.live import (  # noqa: PLC0415 - tornado loads only here
         LivePage,
+        access_lines,
+        allowed_hosts,
+        base_path,
         dashboard_host,
-        print_access,
+        dashboard_port,
     )
 
-    page = LivePage(store, host=dashboard_host(), port=port).start()
-    print_access(page, sys.stdout)
+    try:
+        root = base_path(args.base_path)
+        hosts = allowed_hosts(",".join(args.allowed_host) if args.allowed_host else None)
+    except ValueError as exc:
+        print(f"mesosweep status: {exc}", file=sys.stderr)
+        return 2
+    port = args.port if args.port is not None else (dashboard_port() or 0)
+    page = LivePage(store, host=dashboard_host(), port=port, base_path=root,
+                    allowed_hosts=hosts).start()
+    print("\n".join(access_lines(page)), flush=True)
     print("serving until Ctrl-C", flush=True)
     try:
         while True:
@@ -148,25 +163,21 @@ def _serve(store: Path, port: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mesosweep.ensemble.spec import describe_non_store  # noqa: PLC0415
-
-    problem = describe_non_store(args.store)
-    if problem is not None:
-        print(f"mesosweep status: {problem}; give the sweep.output path of its spec (a zarr "
-              "store that `mesosweep run` wrote)", file=sys.stderr)
+    store = sweep_store(args.store, "status")
+    if store is None:
         return 2
     if args.verify:
-        return _verify(args.store)
-    if args.serve is not None:
-        if not 0 <= args.serve <= 65535:
-            print("mesosweep status: --serve PORT must be 0 … 65535", file=sys.stderr)
+        return _verify(store)
+    if args.serve:
+        if args.port is not None and not 0 <= args.port <= 65535:
+            print("mesosweep status: --port must be 0 … 65535", file=sys.stderr)
             return 2
-        return _serve(args.store, args.serve)
-    if args.watch is not None:
-        if not args.watch >= WATCH_MIN_S:
-            print(f"mesosweep status: --watch SECONDS must be at least {WATCH_MIN_S:g}",
+        return _serve(store, args)
+    if args.watch:
+        if not args.interval >= WATCH_MIN_S:
+            print(f"mesosweep status: --interval SECONDS must be at least {WATCH_MIN_S:g}",
                   file=sys.stderr)
             return 2
-        return _watch(args.store, args.watch, args.json)
-    _show(args.store, args.json, clear=False)
+        return _watch(store, args.interval, args.json)
+    _show(store, args.json, clear=False)
     return 0

@@ -2,7 +2,9 @@
 
 ``mesosweep run`` subscribes a :class:`LivePageSubscriber` to the runner's events
 (:mod:`ensemble.events`): the page starts when the sweep starts and stops when it ends;
-``mesosweep status --serve`` serves a :class:`LivePage` on its own.
+``mesosweep status --serve`` serves a :class:`LivePage` on its own. The page shows
+:func:`ensemble.observe.read_status`: the store's summary, the driver's heartbeat and the
+progress of the stages in flight, exactly what ``mesosweep status`` shows.
 
 Why a separate small app rather than a route on Dask's dashboard: the page shows what the
 *store* says (the same dict as ``mesosweep status``, from :mod:`ensemble.status`), not what the
@@ -15,6 +17,11 @@ no dependency. The page links to the standard Dask pages instead.
 The app runs on its own thread with its own event loop, so it never competes with the Dask
 client's loop in the driver, and binds 127.0.0.1 by default. Only three fixed files and one
 JSON endpoint are served; every value from the store reaches the page as text (never as HTML).
+The page's own links are relative, so it works behind a proxy that strips a prefix (Jupyter
+server proxy's ``/proxy/PORT/``, Open OnDemand's ``/rnode/HOST/PORT/``) as it is; behind one
+that passes the whole path on (``/node/HOST/PORT/``, ``/proxy/absolute/PORT/``) it is served
+under that base path. A loopback page answers only requests addressed to a loopback name or to
+one of the allowed hosts (the proxy's name), which stops DNS rebinding.
 
 Environment (read by :func:`start_live_page`, i.e. by ``mesosweep run``'s subscriber):
 
@@ -22,6 +29,8 @@ Environment (read by :func:`start_live_page`, i.e. by ``mesosweep run``'s subscr
   ``off`` starts no page.
 - ``MESOSWEEP_DASHBOARD_HOST``: address to bind (default 127.0.0.1). Anything but a loopback
   address exposes failure logs to whoever reaches the host: prefer the SSH tunnel.
+- ``MESOSWEEP_DASHBOARD_BASE_PATH``: URL path the page is served under (default ``/``).
+- ``MESOSWEEP_DASHBOARD_ALLOWED_HOSTS``: comma-separated host names the page also answers to.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import asyncio
 import getpass
 import ipaddress
 import json
+import logging
 import math
 import os
 import re
@@ -38,7 +48,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.httpserver
@@ -46,8 +56,9 @@ import tornado.netutil
 import tornado.web
 
 from mesosweep.ensemble.events import Event, SweepFinished, SweepStarted
-from mesosweep.ensemble.status import read_summary
+from mesosweep.ensemble.observe import read_status
 
+LOG = logging.getLogger("mesosweep.live")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REFRESH_S = 2.0  # how often the page asks; the store changes on a scale of seconds
 CACHE_S = 1.0  # several tabs (or people) share one read of the store per second…
@@ -58,10 +69,13 @@ MAX_CLIENTS = 200  # pages remembered for that drain (oldest forgotten first)
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
-FILES = {  # URL path -> (file in static/, content type); nothing else is ever read from disk
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
-    "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+# A base path is plain URL path segments: nothing a regex route or an HTML page would read
+# as anything but text.
+_BASE_PATH = re.compile(r"/(?:[A-Za-z0-9._~-]+/)*")
+FILES = {  # URL path below the base path -> (file in static/, content type); nothing else
+    "": ("index.html", "text/html; charset=utf-8"),  # is ever read from disk
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 SECURITY_HEADERS = {
     # Everything the page needs comes from this server; no inline script, no frames.
@@ -102,6 +116,42 @@ def dashboard_host(environ: dict[str, str] | None = None) -> str:
         return host if _HOSTNAME.fullmatch(host) else DEFAULT_HOST
 
 
+def base_path(value: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """The URL path the page is served under: ``value``, else
+    ``$MESOSWEEP_DASHBOARD_BASE_PATH``, else ``/``; always with a leading and a trailing
+    slash. Raises ValueError for anything but plain path segments."""
+    env = os.environ if environ is None else environ
+    text = (value if value is not None else env.get("MESOSWEEP_DASHBOARD_BASE_PATH", "")).strip()
+    if not text:
+        return "/"
+    path = "/" + text.strip("/") + "/" if text.strip("/") else "/"
+    if not _BASE_PATH.fullmatch(path) or "/../" in path or "/./" in path:
+        raise ValueError(f"base path {text!r} must be URL path segments of letters, digits "
+                         "and . _ ~ -, such as /node/login1/8765/")
+    return path
+
+
+def allowed_hosts(value: str | None = None,
+                  environ: dict[str, str] | None = None) -> tuple[str, ...]:
+    """Host names the page answers to besides the loopback ones: ``value`` (comma-separated),
+    else ``$MESOSWEEP_DASHBOARD_ALLOWED_HOSTS``. Raises ValueError for a name that is not one
+    (a port, a scheme or a path included)."""
+    env = os.environ if environ is None else environ
+    text = value if value is not None else env.get("MESOSWEEP_DASHBOARD_ALLOWED_HOSTS", "")
+    hosts = []
+    for name in (h.strip().lower() for h in text.split(",")):
+        if not name:
+            continue
+        try:
+            hosts.append(str(ipaddress.ip_address(name.strip("[]"))))
+        except ValueError:
+            if not _HOSTNAME.fullmatch(name):
+                raise ValueError(f"allowed host {name!r} is not a host name (give the name "
+                                 "alone: no scheme, port or path)") from None
+            hosts.append(name)
+    return tuple(hosts)
+
+
 def dashboard_port(environ: dict[str, str] | None = None) -> int | None:
     """Port from ``$MESOSWEEP_DASHBOARD_PORT`` (0: any free port); None for ``off``."""
     env = os.environ if environ is None else environ
@@ -132,10 +182,13 @@ class LivePage:
 
     def __init__(self, store: str | os.PathLike[str], dask_link: str | None = None,
                  host: str = DEFAULT_HOST, port: int = 0,
-                 refresh_s: float = DEFAULT_REFRESH_S, served_by: str = "") -> None:
+                 refresh_s: float = DEFAULT_REFRESH_S, served_by: str = "",
+                 base_path: str = "/", allowed_hosts: tuple[str, ...] = ()) -> None:
         self.store = Path(store)
         self.dask_link = dask_link
         self.host = host
+        self.base_path = base_path
+        self.allowed_hosts = tuple(allowed_hosts)
         self.refresh_s = refresh_s
         self.served_by = served_by or "mesosweep status --serve"
         self._requested_port = port
@@ -155,7 +208,7 @@ class LivePage:
 
     @property
     def url(self) -> str:
-        return f"http://{_url_host(self.host)}:{self.port}/"
+        return f"http://{_url_host(self.host)}:{self.port}{self.base_path}"
 
     # --- data ---------------------------------------------------------------------------
 
@@ -171,7 +224,7 @@ class LivePage:
                     and now - self._cache[0] < max(CACHE_S, READ_SHARE * self._read_s)):
                 return self._cache[1]
             try:
-                data = read_summary(self.store)
+                data = read_status(self.store)
                 self._read_s = time.monotonic() - now
                 data["stale"], data["read_error"] = False, None
                 self._last_good = data
@@ -203,13 +256,16 @@ class LivePage:
 
     def _app(self) -> tornado.web.Application:
         page = self
-        guard = is_loopback(self.host)
+        # DNS-rebinding guard: a loopback page answers only to loopback host names and the
+        # hosts allowed (a proxy's), so a web site in the user's browser cannot read it by
+        # renaming itself. A page bound elsewhere on purpose answers to any name, unless
+        # hosts were named.
+        names = LOOPBACK_NAMES | set(self.allowed_hosts) | {self.host}
+        guard = is_loopback(self.host) or bool(self.allowed_hosts)
 
         class Base(tornado.web.RequestHandler):
             def prepare(self) -> None:
-                # DNS-rebinding guard: a loopback page answers only to loopback host names, so
-                # a web site in the user's browser cannot read it by renaming itself.
-                if guard and self.request.host_name not in LOOPBACK_NAMES:
+                if guard and self.request.host_name.lower() not in names:
                     raise tornado.web.HTTPError(403)
 
             def set_default_headers(self) -> None:
@@ -241,9 +297,16 @@ class LivePage:
                 page.note_poll(self.get_query_argument("client", None), interval,
                                data["page"]["final"])
 
-        routes: list[Any] = [(path, File, {"name": name, "content_type": kind})
+        class ToBase(Base):
+            def get(self) -> None:  # the page's relative links need the trailing slash
+                self.redirect(page.base_path, permanent=False)
+
+        root = re.escape(self.base_path)
+        routes: list[Any] = [(root + re.escape(path), File, {"name": name, "content_type": kind})
                              for path, (name, kind) in FILES.items()]
-        routes.append((r"/api/status", Status))
+        routes.append((root + r"api/status", Status))
+        if self.base_path != "/":
+            routes.append((re.escape(self.base_path.rstrip("/")), ToBase))
         # No access log: the driver's output is the sweep's progress, not HTTP requests.
         return tornado.web.Application(routes, log_function=lambda handler: None)
 
@@ -330,59 +393,66 @@ def tunnel_command(ports: list[tuple[int, str, int]], user: str | None = None,
     return f"ssh -N {forwards} {user}@{host}"
 
 
-def print_access(page: LivePage, out: TextIO) -> None:
-    """Print the page's URL and the SSH tunnel that reaches it (and Dask's) from a laptop."""
+def access_lines(page: LivePage) -> list[str]:
+    """The page's URL and the SSH tunnel that reaches it (and Dask's) from a laptop."""
     ports = [(page.port, "127.0.0.1" if is_loopback(page.host) else page.host, page.port)]
     if page.dask_link:
         dask = urlsplit(page.dask_link)
         if dask.port:
             ports.append((dask.port, dask.hostname or "127.0.0.1", dask.port))
-    print(f"live page: {page.url}  (status of {page.store} per case and stage; "
-          f"docs/dashboard.md)", file=out)
-    print(f"  from your own machine: {tunnel_command(ports)}", file=out)
-    print(f"  then open http://localhost:{page.port}/", file=out)
+    lines = [f"live page: {page.url}  (status of {page.store} per case and stage; "
+             "docs/dashboard.md)",
+             f"  from your own machine: {tunnel_command(ports)}",
+             f"  then open http://localhost:{page.port}{page.base_path}"]
+    if page.base_path != "/" or page.allowed_hosts:
+        lines.append(f"  behind a proxy: its address for port {page.port}"
+                     + (f" (served under {page.base_path})" if page.base_path != "/" else "")
+                     + (f"; answers to {', '.join(page.allowed_hosts)}"
+                        if page.allowed_hosts else ""))
     if not is_loopback(page.host):
-        print(f"  warning: bound to {page.host}: anyone who reaches this host can read the "
-              "page (failure logs included); the tunnel above needs no such exposure",
-              file=out)
-    out.flush()
+        lines.append(f"  warning: bound to {page.host}: anyone who reaches this host can read "
+                     "the page (failure logs included); the tunnel above needs no such exposure")
+    return lines
 
 
-def start_live_page(store: str | os.PathLike[str], dask_link: str | None,
-                    out: TextIO) -> LivePage | _NoPage:
-    """Start the page for the driver of a sweep and print how to reach it.
+def start_live_page(store: str | os.PathLike[str], dask_link: str | None) -> LivePage | _NoPage:
+    """Start the page for the driver of a sweep and log how to reach it.
 
     Never raises: a sweep that runs for days must not fail because a port was taken.
     """
     port = dashboard_port()
     if port is None:
-        print("live page: off (MESOSWEEP_DASHBOARD_PORT=off)", file=out, flush=True)
+        LOG.info("live page: off (MESOSWEEP_DASHBOARD_PORT=off)")
         return _NoPage()
     try:
         page = LivePage(store, dask_link, host=dashboard_host(), port=port,
-                        served_by="mesosweep run").start()
-    except OSError as exc:
-        print(f"live page: not started ({exc.strerror or exc}); `mesosweep status "
-              f"{store} --watch` shows the same", file=out, flush=True)
+                        served_by="mesosweep run", base_path=base_path(),
+                        allowed_hosts=allowed_hosts()).start()
+    except ValueError as exc:
+        LOG.warning("live page: not started (MESOSWEEP_DASHBOARD_*: %s); `mesosweep status "
+                    "%s --watch` shows the same", exc, store)
         return _NoPage()
-    print_access(page, out)
+    except OSError as exc:
+        LOG.warning("live page: not started (%s); `mesosweep status %s --watch` shows the "
+                    "same", exc.strerror or exc, store)
+        return _NoPage()
+    LOG.info("%s", "\n".join(access_lines(page)))
     return page
 
 
 class LivePageSubscriber:
     """Shows the live page while a sweep runs: subscribe it to the runner's events.
 
-    It starts the page (and prints how to reach it on ``out``) when the sweep starts, and stops
-    it when the sweep ends, after open pages had the chance to fetch the final state.
+    It starts the page (and logs how to reach it) when the sweep starts, and stops it when the
+    sweep ends, after open pages had the chance to fetch the final state.
     """
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self) -> None:
         self.page: LivePage | _NoPage = _NoPage()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, SweepStarted):
-            self.page = start_live_page(event.store, event.dask_dashboard, self.out)
+            self.page = start_live_page(event.store, event.dask_dashboard)
         elif isinstance(event, SweepFinished):
             self.page.stop()  # lets open pages fetch the final state first (a few seconds)
             self.page = _NoPage()

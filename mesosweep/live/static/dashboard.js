@@ -54,9 +54,11 @@ function setLive(state, text) {
 function renderTotals(d) {
   const t = d.totals;
   for (const s of STATES) $(`total-${s}`).textContent = t[s];
+  $("running-what").textContent = t.stale ? `running · ${t.stale} stale` : "running";
   document.querySelector(".tile.failed").classList.toggle("nonzero", t.failed > 0);
   let eta, rate;
-  if (d.complete) eta = "finished";
+  if (d.driver_gone) eta = "driver gone";
+  else if (d.complete) eta = "finished";
   else if (d.eta_s !== null) eta = `${duration(d.eta_s)} left`;
   else eta = "ETA unknown";
   if (d.throughput_per_hour) {
@@ -76,7 +78,7 @@ function renderCases(d) {
     const r = c.realisations;
     const bar = el("div", { class: "bar", role: "img",
       "aria-label": `${c.case}: ${r.done} done, ${r.failed} failed, ${r.running} running, ${r.queued} queued` });
-    for (const s of ["done", "failed", "running", "queued"]) {
+    for (const s of ["done", "failed", "running", "stale", "queued"]) {
       if (!r[s]) continue;
       const seg = el("span", { class: `seg-${s}`, title: `${r[s]} ${s}` });
       seg.style.width = `${(100 * r[s]) / c.total}%`;
@@ -85,6 +87,7 @@ function renderCases(d) {
     const parts = [`${r.done} / ${c.total} done`];
     if (r.failed) parts.push(`${r.failed} failed`);
     if (r.running) parts.push(`${r.running} running`);
+    if (r.stale) parts.push(`${r.stale} stale`);
     if (r.queued) parts.push(`${r.queued} queued`);
     box.append(el("div", { class: "case", dataset: { case: c.case } },
       el("div", { class: "name", title: c.case }, c.case), bar,
@@ -92,8 +95,8 @@ function renderCases(d) {
   }
 }
 
-function countCells(tr, caseName, stage, counts, mean) {
-  for (const s of STATES) {
+function countCells(tr, caseName, stage, counts, mean, states) {
+  for (const s of states) {
     const n = counts[s];
     tr.append(el("td", { class: `num ${s}${n ? "" : " zero"}`,
       dataset: { case: caseName, stage: stage, state: s } }, n));
@@ -104,37 +107,74 @@ function countCells(tr, caseName, stage, counts, mean) {
 function renderTable(d) {
   const body = document.querySelector("#stage-table tbody");
   body.replaceChildren();
+  // A column for stale realisations only while there are some (the driver is gone).
+  const states = d.totals.stale ? [...STATES, "stale"] : STATES;
+  $("stale-head").hidden = !d.totals.stale;
+  $("stale-legend").hidden = !d.totals.stale;
   for (const c of d.cases) {
     const first = el("tr", { class: "real" },
       el("td", { class: "case-name", rowspan: String(1 + d.stages.length) }, c.case),
       el("td", {}, "realisations"));
-    countCells(first, c.case, "realisations", c.realisations, c.mean_wall_s);
+    countCells(first, c.case, "realisations", c.realisations, c.mean_wall_s, states);
     body.append(first);
     for (const stage of d.stages) {
       const tr = el("tr", {}, el("td", {}, stage));
-      countCells(tr, c.case, stage, c.stages[stage], c.stages[stage].mean_wall_s);
+      countCells(tr, c.case, stage, c.stages[stage], c.stages[stage].mean_wall_s, states);
       body.append(tr);
     }
   }
 }
 
+// A running stage's progress, as `mesosweep status` words it (ensemble.status.progress_line).
+function progressText(p) {
+  const parts = [`${p.steps}/${p.max_steps} steps`];
+  if (p.quantity !== null && p.value !== null) {
+    let rule = "";
+    if (p.change !== null && p.tolerance) {
+      const what = p.rule === "extrapolated" ? "still to come" : "change";
+      rule = `, ${what} ${pct(p.change)} (tolerance ${pct(p.tolerance)}, ${p.calm}/${p.patience} settled)`;
+    }
+    parts.push(`${p.quantity} ${p.value.toPrecision(4)} ${p.units}`.trim() + rule);
+  }
+  parts.push(p.remaining_s !== null ? `at most ${duration(p.remaining_s)} left` : "time left unknown");
+  return parts.join(" · ");
+}
+
+function pct(x) { return isFinite(x) ? `${Number((100 * x).toPrecision(2))}%` : "∞"; }
+
 function renderRunning(d) {
   const ul = $("running");
   ul.replaceChildren();
-  if (!d.running.length) {
+  const stale = d.stale || [];
+  if (!d.running.length && !stale.length) {
     ul.append(el("li", { class: "none" }, d.complete ? "nothing: the sweep is finished" : "nothing yet"));
     return;
   }
-  for (const r of d.running) {
+  for (const r of [...d.running, ...stale]) {
+    const isStale = stale.includes(r);
     const where = [r.host && `on ${r.host}`, r.job_id && `job ${r.job_id}`].filter(Boolean).join(", ");
-    ul.append(el("li", {}, el("strong", {}, r.label), " ",
-      el("span", { class: "stage-pill" }, r.stage || "starting"),
+    const li = el("li", { dataset: { label: r.label } }, el("strong", {}, r.label), " ",
+      el("span", { class: isStale ? "stage-pill stale" : "stage-pill" },
+        isStale ? `stale in ${r.stage || "?"}` : r.stage || "starting"),
       ` stage ${Math.min(r.stages_done + 1, r.stages_total)} of ${r.stages_total} · for ${duration(r.elapsed_s)}`,
-      r.attempt > 1 ? ` · attempt ${r.attempt}` : "", where ? ` · ${where}` : ""));
+      r.attempt > 1 ? ` · attempt ${r.attempt}` : "", where ? ` · ${where}` : "");
+    for (const p of isStale ? [] : r.stages_in_flight || []) {
+      const meter = el("meter", { min: "0", max: String(Math.max(p.max_steps, 1)), value: String(p.steps) });
+      li.append(el("div", { class: "progress" }, meter, `${p.stage}: ${progressText(p)}`));
+    }
+    ul.append(li);
   }
-  if (d.running_total > d.running.length) {
-    ul.append(el("li", { class: "none" }, `… and ${d.running_total - d.running.length} more`));
-  }
+  const more = d.running_total + (d.stale_total || 0) - d.running.length - stale.length;
+  if (more > 0) ul.append(el("li", { class: "none" }, `… and ${more} more`));
+}
+
+function renderDriver(d) {
+  const box = $("driver");
+  box.hidden = !d.driver_gone;
+  if (!d.driver_gone) return;
+  const since = d.driver_gone_since ? ` since ${new Date(d.driver_gone_since).toLocaleString()}` : " (no lease)";
+  box.textContent = `Driver gone${since}: the ${d.stale_total} realisation(s) it had in flight ` +
+    "are stale, not running. Rerun the sweep's command to resume.";
 }
 
 function renderDask(d) {
@@ -232,6 +272,7 @@ function render(d) {
   $("sweep-name").textContent = d.sweep ? `· sweep ${d.sweep}` : "";
   $("store").textContent = d.store || "";
   document.title = `${d.totals.done}/${d.totals.total} done · mesosweep ${d.sweep || ""}`;
+  renderDriver(d);
   renderTotals(d);
   renderCases(d);
   renderTable(d);
