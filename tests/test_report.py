@@ -14,7 +14,7 @@ from mesosweep.analysis.xct import measure_phases, metrics_dataset
 from mesosweep.cli import main
 from mesosweep.ensemble.xct_store import write_xct
 from mesosweep.report.figures import FIGURES
-from tests.conftest import run_tiny_sweep
+from tests.conftest import TINY_SPEC, run_tiny_sweep
 
 CASE = "96-4 <b>&"  # a case name that must come out escaped
 
@@ -104,7 +104,10 @@ def synthetic_store(path: Path, realisations: int = 4) -> Path:
 def test_report_on_a_synthetic_store_draws_every_figure(tmp_path):
     store = synthetic_store(tmp_path / "synthetic.zarr")
     out = tmp_path / "report"
-    assert main(["report", str(store), "-o", str(out)]) == 0
+    # Given its spec, the report reads the store the spec names (sweep.output).
+    spec = tmp_path / "synthetic.toml"
+    spec.write_text(TINY_SPEC.format(output=str(store), ranks=1))
+    assert main(["report", str(spec), "-o", str(out)]) == 0
     html = (out / "index.html").read_text()
     drawn = {p.stem for p in out.glob("fig*.png")}
     assert {f.__name__ for f in FIGURES} and len(drawn) == len(FIGURES) - 1

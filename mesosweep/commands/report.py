@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from mesosweep.commands._store import TARGET_HELP, sweep_store
+
 
 def _fraction(text: str) -> float:
     try:
@@ -28,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "skipped with a note. See docs/comparison.md.",
         epilog="example: mesosweep report quick.zarr -o quick-report  (then open "
                "quick-report/index.html)")
-    p.add_argument("store", type=Path, help="the sweep's zarr store")
+    p.add_argument("store", type=Path, metavar="STORE|SPEC", help=TARGET_HELP)
     p.add_argument("--xct", type=Path, default=None,
                    help="store of the XCT sub-volumes (default: the store's own 'xct' group)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for the report")
@@ -44,13 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Commands import what they run only when run: `mesosweep --help` stays fast.
-    from mesosweep.ensemble.spec import describe_non_store  # noqa: PLC0415
-
-    problem = describe_non_store(args.store)
-    if problem is not None:
-        print(f"mesosweep report: {problem}; give a sweep's store (a zarr store that "
-              "`mesosweep run` wrote)", file=sys.stderr)
+    store = sweep_store(args.store, "report")
+    if store is None:
         return 2
     if args.xct is not None and not (args.xct / "zarr.json").is_file():
         print(f"mesosweep: --xct {args.xct} is not a zarr store; write one with "
@@ -65,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mesosweep report: --output {problem}", file=sys.stderr)
         return 2
     try:
-        index = build_report(args.store, args.output, xct=args.xct, level=args.level,
+        index = build_report(store, args.output, xct=args.xct, level=args.level,
                              alpha=args.alpha, power=args.power, difference=args.difference,
                              overwrite=args.force)
     except (ValueError, OSError) as exc:
