@@ -4,4 +4,4 @@
 dependencies inside ``run`` so that ``--help`` stays fast.
 """
 
-COMMANDS = ("init", "run", "status", "particles", "xct", "report", "spec", "completion")
+COMMANDS = ("init", "run", "status", "particles", "xct", "report", "spec", "export", "completion")
