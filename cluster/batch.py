@@ -5,9 +5,11 @@ on it.
 Each backend module (``slurm``, ``pbs``, ``lsf``, ``sge``) states only what differs: its
 name (``NAME``), dask-jobqueue cluster class (``CLUSTER``), the keyword arguments that size and
 place its job (``job_options``), the command that judges a job script without submitting it
-(``VERDICT``, None where the batch system has none) and whether :func:`start` asks it first
-(``CHECK_BEFORE_SUBMITTING``). :func:`start` starts the workers;
-:func:`job_script` builds the same script without starting anything, for ``run --check``.
+(``VERDICT``, None where the batch system has none), whether :func:`start` asks it first
+(``CHECK_BEFORE_SUBMITTING``), and how one job is submitted and waited for
+(``SUBMIT_AND_WAIT``, ``SUBMIT_FROM_STDIN``: ``mesosweep doctor``'s trial). :func:`start`
+starts the workers; :func:`job_script` builds the same script without starting anything, for
+``run --check`` and the doctor.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ if TYPE_CHECKING:
     from mesosweep.ensemble.schema import ClusterSection
     from mesosweep.stages.contract import Launcher
 
-__all__ = ["LIFETIME_MARGIN_S", "Verdict", "job_script", "start", "verdict", "walltime_seconds",
-           "worker_options"]
+__all__ = ["LIFETIME_MARGIN_S", "Verdict", "job_script", "start", "submit_and_wait", "verdict",
+           "walltime_seconds", "worker_options"]
 
 # A worker retires this long before its job's walltime, so the batch system never kills it
 # in the middle of writing; its running realisation is then resumed elsewhere.
@@ -93,11 +95,13 @@ def _check_paths(workdir: Path) -> None:
                                f"and {problem}; use a path without it")
 
 
-def job_script(kind: str, c: ClusterSection, workdir: Path, name: str) -> str:
+def job_script(kind: str, c: ClusterSection, workdir: Path, name: str, *,
+               command: str | None = None, job: str = "worker") -> str:
     """The script each worker's batch job would run, built without starting a scheduler or
     writing anything: the scheduler's address and the TLS files' names are placeholders
     (:data:`SCHEDULER_PLACEHOLDER`, :data:`TLS_PLACEHOLDER`), every other line is the one
-    :func:`start` submits."""
+    :func:`start` submits. ``command`` replaces the worker's (the script's last line), in a
+    job named ``job`` (its log files' name)."""
     from distributed.security import Security  # noqa: PLC0415 - as _cluster_class
 
     _check_paths(workdir)
@@ -111,10 +115,35 @@ def job_script(kind: str, c: ClusterSection, workdir: Path, name: str) -> str:
         # A job makes its log directory when built: a throwaway one here, named as the real
         # one in the text.
         options["log_directory"] = tmp
-        job = _cluster_class(kind).job_cls(SCHEDULER_PLACEHOLDER, name="worker",
-                                           security=security, **options,
-                                           **backend(kind).job_options(c))
-        return job.job_script().replace(tmp, logs)
+        made = _cluster_class(kind).job_cls(SCHEDULER_PLACEHOLDER, name=job, security=security,
+                                            **options, **backend(kind).job_options(c))
+        script = made.job_script().replace(tmp, logs)
+    if command is None:
+        return script
+    # dask-jobqueue's template ends with the worker's command: the line replaced.
+    head, worker = script.rstrip("\n").rsplit("\n", 1)
+    if "distributed.cli.dask_worker" not in worker:
+        raise RuntimeError(f"{kind} job script: its last line is not the worker's: {worker!r}")
+    return f"{head}\n{command}\n"
+
+
+def submit_and_wait(kind: str, script: str, path: Path,
+                    timeout_s: float) -> subprocess.CompletedProcess:
+    """Submit ``script`` (saved to ``path``) as one batch job and wait until it ends
+    (``sbatch --wait``, ``qsub -W block=true``, ``bsub -K``, ``qsub -sync y``). Raises
+    :class:`ClusterError` when the submitting command is absent, TimeoutExpired after
+    ``timeout_s``."""
+    argv = backend(kind).SUBMIT_AND_WAIT
+    exe = shutil.which(argv[0])
+    if exe is None:
+        raise ClusterError(f"cluster: {argv[0]} is not on this machine's PATH; run this where "
+                           f"{backend(kind).NAME} jobs are submitted")
+    path.write_text(script)
+    if backend(kind).SUBMIT_FROM_STDIN:
+        return subprocess.run([exe, *argv[1:]], input=script, capture_output=True, text=True,
+                              timeout=timeout_s, check=False)
+    return subprocess.run([exe, *argv[1:], str(path)], capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
 
 
 @dataclass(frozen=True)

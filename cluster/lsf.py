@@ -16,6 +16,8 @@ NAME = "LSF"
 CLUSTER = "LSFCluster"
 VERDICT = None
 CHECK_BEFORE_SUBMITTING = False
+SUBMIT_AND_WAIT = ("bsub", "-K")
+SUBMIT_FROM_STDIN = True  # bsub reads a job script from its standard input
 
 
 def job_options(c: ClusterSection) -> dict[str, Any]:

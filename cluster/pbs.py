@@ -19,6 +19,8 @@ NAME = "PBS"
 CLUSTER = "PBSCluster"
 VERDICT = None
 CHECK_BEFORE_SUBMITTING = False
+SUBMIT_AND_WAIT = ("qsub", "-W", "block=true")
+SUBMIT_FROM_STDIN = False
 
 
 def resource_spec(c: ClusterSection) -> str:

@@ -19,6 +19,8 @@ NAME = "SGE"
 CLUSTER = "SGECluster"
 VERDICT = ("qsub", "-w", "v")
 CHECK_BEFORE_SUBMITTING = False  # no SGE to test it on: --check shows the verdict
+SUBMIT_AND_WAIT = ("qsub", "-sync", "y")
+SUBMIT_FROM_STDIN = False
 
 
 def job_options(c: ClusterSection) -> dict[str, Any]:

@@ -17,6 +17,8 @@ NAME = "Slurm"
 CLUSTER = "SLURMCluster"
 VERDICT = ("sbatch", "--test-only")
 CHECK_BEFORE_SUBMITTING = True  # tested on a real Slurm (tests/test_slurm.py)
+SUBMIT_AND_WAIT = ("sbatch", "--wait")
+SUBMIT_FROM_STDIN = False
 
 
 def job_directives(c: ClusterSection) -> list[str]:

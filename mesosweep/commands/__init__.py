@@ -4,4 +4,5 @@
 dependencies inside ``run`` so that ``--help`` stays fast.
 """
 
-COMMANDS = ("init", "run", "status", "particles", "xct", "report", "spec", "export", "completion")
+COMMANDS = ("init", "run", "doctor", "status", "particles", "xct", "report", "spec", "export",
+            "completion")
