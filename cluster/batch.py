@@ -160,7 +160,7 @@ def verdict(kind: str, script: str) -> Verdict:
     a copy in a temporary folder; nothing is submitted."""
     argv = backend(kind).VERDICT
     if argv is None:
-        return Verdict("", None, f"{kind} has no dry run of a job script")
+        return Verdict("", None, f"{backend(kind).NAME} has no dry run of a job script")
     exe = shutil.which(argv[0])
     command = " ".join(argv)
     if exe is None:

@@ -14,15 +14,20 @@ refused here cannot run, and one accepted may still need more.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mesosweep.cluster.memory import memory_bytes
 from mesosweep.ensemble.schema import MAX_RUN_STEPS, Spec
 from mesosweep.errors import SpecError
 
-__all__ = ["MAX_BEADS", "Workload", "check_workload", "estimate", "machine_memory_bytes"]
+__all__ = ["MAX_BEADS", "Bases", "COST_MODEL", "Cost", "CostModel", "Workload", "check_workload",
+           "estimate", "estimate_cost", "machine_memory_bytes"]
 
 #: LAMMPS numbers atoms with 32-bit ids (its default build): a realisation holds fewer beads.
 MAX_BEADS = 2**31 - 1
@@ -54,9 +59,11 @@ class Workload:
         Voxels of the synthetic XCT volume the driver generates (0 for a database).
     analysis_voxels : int
         Voxels of one image of the dried electrode at ``analysis.voxel_size_um``.
+    drying_pass_steps, pressing_pass_steps : int
+        Steps of the drying plane's descent from the slurry box's top to the dried film, and of
+        the pressing to the deepest degree, at the plane's speed and the estimated timestep.
     plane_steps : int
-        Steps of the longest plane pass (drying from the slurry box's top, or pressing to the
-        deepest degree) at the plane's speed and the estimated timestep.
+        The longer of the two: what one LAMMPS run must hold.
     realisation_bytes, driver_bytes : int
         Memory one realisation needs, and the driver to generate the synthetic database.
     """
@@ -65,13 +72,18 @@ class Workload:
     cbd_beads: int
     synthetic_voxels: int
     analysis_voxels: int
-    plane_steps: int
+    drying_pass_steps: int
+    pressing_pass_steps: int
     realisation_bytes: int
     driver_bytes: int
 
     @property
     def beads(self) -> int:
         return self.am_beads + self.cbd_beads
+
+    @property
+    def plane_steps(self) -> int:
+        return max(self.drying_pass_steps, self.pressing_pass_steps)
 
     def summary(self) -> str:
         """One line for ``--check``: beads, image voxels, plane steps and memory."""
@@ -145,11 +157,12 @@ def estimate(spec: Spec) -> Workload:
         for name in (spec.numerics.forcefield_slurry, spec.numerics.forcefield_dried))
     # Drying brings the plane down from the slurry box's top; pressing goes to the deepest
     # degree of the dried film.
-    travel = max(lz - dried_um, max(spec.process.compression_degrees) * dried_um)
-    plane_steps = math.ceil(travel / spec.process.calendering_speed_um_per_us / dt)
+    step_um = spec.process.calendering_speed_um_per_us * dt
     return Workload(
         am_beads=am_beads, cbd_beads=cbd_beads, synthetic_voxels=synthetic_voxels,
-        analysis_voxels=analysis_voxels, plane_steps=plane_steps,
+        analysis_voxels=analysis_voxels,
+        drying_pass_steps=math.ceil(max(lz - dried_um, 0.0) / step_um),
+        pressing_pass_steps=math.ceil(max(spec.process.compression_degrees) * dried_um / step_um),
         realisation_bytes=(am_beads + cbd_beads) * BYTES_PER_BEAD
         + analysis_voxels * BYTES_PER_ANALYSIS_VOXEL,
         driver_bytes=synthetic_voxels * BYTES_PER_SYNTHETIC_VOXEL)
@@ -202,3 +215,157 @@ def check_workload(spec: Spec) -> Workload:
     if lines:
         raise SpecError(lines)
     return work
+
+
+# --------------------------------------------------------------------------------------------
+# Cost: core-hours of a realisation's LAMMPS stages, from a model calibrated on measured runs
+
+#: The model and its calibration runs, with their sources (read each time; small).
+COST_MODEL = Path(__file__).with_name("cost_model.toml")
+COST_STAGES = ("slurry", "drying", "pressing", "release")
+
+
+def _geometric(values: list[float]) -> tuple[float, float]:
+    """Geometric mean and geometric standard deviation (1 for fewer than two values)."""
+    logs = [math.log(v) for v in values]
+    mean = sum(logs) / len(logs)
+    if len(logs) < 2:
+        return math.exp(mean), 1.0
+    var = sum((x - mean) ** 2 for x in logs) / (len(logs) - 1)
+    return math.exp(mean), math.exp(math.sqrt(var))
+
+
+@dataclass(frozen=True)
+class Bases:
+    """What a realisation's step counts follow from, for one spec (see cost_model.toml)."""
+
+    beads: int
+    check_steps: int
+    relax_check_steps: int
+    drying_pass_steps: int
+    pressing_pass_steps: int
+    degrees: int
+    slurry_max_steps: int
+    drying_max_steps: int
+    relax_max_steps: int
+
+    @classmethod
+    def of(cls, spec: Spec, work: Workload) -> Bases:
+        n = spec.numerics
+        return cls(beads=work.beads, check_steps=n.check_steps,
+                   relax_check_steps=n.relax_check_steps or n.check_steps,
+                   drying_pass_steps=work.drying_pass_steps,
+                   pressing_pass_steps=work.pressing_pass_steps,
+                   degrees=len(spec.process.compression_degrees),
+                   slurry_max_steps=n.slurry_max_steps, drying_max_steps=n.drying_max_steps,
+                   relax_max_steps=n.relax_max_steps)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Core-hours of one realisation's LAMMPS stages (:meth:`CostModel.predict`).
+
+    ``steps`` and ``core_hours`` per stage (slurry, drying, pressing, release: the last two
+    over every degree); ``low`` and ``high`` bound the total by the model's one-sigma error
+    factor; ``at_caps`` is the total were every capped stage to run to its cap.
+    """
+
+    steps: dict[str, int]
+    core_hours: dict[str, float]
+    error_factor: float
+    at_caps: float
+
+    @property
+    def total(self) -> float:
+        return sum(self.core_hours.values())
+
+    @property
+    def low(self) -> float:
+        return self.total / self.error_factor
+
+    @property
+    def high(self) -> float:
+        return self.total * self.error_factor
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The fitted model of ``cost_model.toml``: core-seconds per bead-step and step factors per
+    stage, the error factor, and what it was calibrated on."""
+
+    cost: dict[str, float]  # core-s per bead-step
+    slurry_checks: float
+    drying_factor: float
+    pressing_factor: float
+    release_checks: float
+    error_factor: float  # geometric sd of predicted / measured realisation totals
+    runs: int  # full realisations it was calibrated on
+    beads_range: tuple[int, int]
+    ranks_range: tuple[int, int]
+
+    @classmethod
+    def load(cls, path: Path = COST_MODEL) -> CostModel:
+        """Fit the model to the runs of ``path``."""
+        runs = tomllib.loads(path.read_text(encoding="utf-8"))["runs"]
+        cost = {s: _geometric([r["ranks"] * r["stages"][s]["wall_s"]
+                               / (r["beads"] * r["stages"][s]["steps"])
+                               for r in runs if s in r["stages"]])[0] for s in COST_STAGES}
+
+        def factor(stage: str, base: Callable[[dict], float], capped: str = "") -> float:
+            return _geometric([r["stages"][stage]["steps"] / base(r) for r in runs
+                               if stage in r["stages"]
+                               and not (capped and r["stages"][stage]["steps"] >= r[capped])])[0]
+
+        full = [r for r in runs if set(r["stages"]) == set(COST_STAGES)]
+        model = cls(
+            cost=cost,
+            slurry_checks=factor("slurry", lambda r: r["check_steps"], "slurry_max_steps"),
+            drying_factor=factor("drying", lambda r: r["drying_pass_steps"]),
+            pressing_factor=factor("pressing", lambda r: r["pressing_pass_steps"]),
+            release_checks=factor("release", lambda r: r["degrees"] * r["relax_check_steps"]),
+            error_factor=1.0, runs=len(full),
+            beads_range=(min(r["beads"] for r in full), max(r["beads"] for r in full)),
+            ranks_range=(min(r["ranks"] for r in full), max(r["ranks"] for r in full)))
+        ratios = []
+        for r in full:
+            bases = Bases(**{f.name: r["estimated_beads" if f.name == "beads" else f.name]
+                             for f in dataclasses.fields(Bases)})
+            measured = sum(r["ranks"] * s["wall_s"] for s in r["stages"].values()) / 3600
+            ratios.append(model.predict(bases).total / measured)
+        return dataclasses.replace(model, error_factor=_geometric(ratios)[1])
+
+    def _steps(self, b: Bases, at_caps: bool = False) -> dict[str, int]:
+        pressing = round(self.pressing_factor * b.pressing_pass_steps)
+        if at_caps:
+            # The plane's way back up in a release is at most its way down.
+            return {"slurry": b.slurry_max_steps, "drying": b.drying_max_steps,
+                    "pressing": pressing, "release": b.degrees * b.relax_max_steps + pressing}
+        return {
+            "slurry": min(b.slurry_max_steps, round(self.slurry_checks * b.check_steps)),
+            "drying": min(b.drying_max_steps, round(self.drying_factor * b.drying_pass_steps)),
+            "pressing": pressing,
+            "release": b.degrees * min(b.relax_max_steps,
+                                       round(self.release_checks * b.relax_check_steps)),
+        }
+
+    def _core_hours(self, b: Bases, steps: dict[str, int]) -> dict[str, float]:
+        return {s: b.beads * n * self.cost[s] / 3600 for s, n in steps.items()}
+
+    def predict(self, bases: Bases) -> Cost:
+        """The cost of one realisation with these bases."""
+        steps = self._steps(bases)
+        return Cost(steps=steps, core_hours=self._core_hours(bases, steps),
+                    error_factor=self.error_factor,
+                    at_caps=sum(self._core_hours(bases, self._steps(bases, True)).values()))
+
+    def describe(self) -> str:
+        """What the model rests on, in one line."""
+        return (f"calibrated on {self.runs} measured realisations of {self.beads_range[0]:,}-"
+                f"{self.beads_range[1]:,} beads on {self.ranks_range[0]}-{self.ranks_range[1]} "
+                f"ranks (ensemble/cost_model.toml); LAMMPS stages only, parallel efficiency "
+                f"beyond {self.ranks_range[1]} ranks not modelled")
+
+
+def estimate_cost(spec: Spec, work: Workload | None = None) -> Cost:
+    """Core-hours of one realisation of ``spec`` (:class:`Cost`), from :data:`COST_MODEL`."""
+    return CostModel.load().predict(Bases.of(spec, work or estimate(spec)))

@@ -28,6 +28,7 @@ def test_the_wheel_has_one_top_level_package_and_its_data(tmp_path):
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"mesosweep"}
     for data in ("mesosweep/stages/params/dried.toml", "mesosweep/sweeps/quick.toml",
+                 "mesosweep/ensemble/cost_model.toml",
                  "mesosweep/live/static/index.html",
                  "mesosweep/report/templates/report.html", "mesosweep/stages/runner.py",
                  "mesosweep/analysis/tortuosity.py", "mesosweep/ensemble/runner.py",

@@ -130,6 +130,24 @@ def test_a_hostile_directive_is_refused_before_anything_is_submitted(tmp_path, m
     assert not (tmp_path / "s.work").exists() and not (tmp_path / "PWNED").exists()
 
 
+def test_check_shows_the_job_script_and_slurms_verdict_without_submitting(tmp_path,
+                                                                          monkeypatch, capsys):
+    spec = _slurm_spec(tmp_path, extra='prologue = ["export SITE_MARK=loaded"]\n')
+    monkeypatch.chdir(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["run", str(spec), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "    #SBATCH --nodes=1\n" in out and "    export SITE_MARK=loaded\n" in out
+    assert "Slurm's verdict (sbatch --test-only): accepted: " in out
+    refused = spec.read_text().replace('queue = "debug"', 'queue = "no-such-partition"')
+    spec.write_text(refused)
+    assert main(["run", str(spec), "--check", "--json"]) == 2  # the run would be refused too
+    verdict = json.loads(capsys.readouterr().out)["verdict"]
+    assert verdict["accepted"] is False and "partition" in verdict["message"]
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+    assert "mesosweep-tiny" not in _squeue_names()  # nothing submitted
+
+
 @pytest.mark.lammps
 @pytest.mark.slow
 @pytest.mark.parametrize("launch,ok", [

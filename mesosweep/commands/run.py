@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "yet done and write the results into the spec's store.")
     p.add_argument("spec", type=Path, help="sweep spec (TOML), e.g. sweeps/quick.toml")
     p.add_argument("--check", action="store_true",
-                   help="validate the spec and print its plan; run nothing, write nothing")
+                   help="validate the spec and print its plan: cases x realisations x degrees, "
+                        "stages, core-hours (with the cost model's error), the job script and "
+                        "the batch system's verdict on it, what happens to the store; run "
+                        "nothing, write nothing, submit nothing")
+    p.add_argument("--json", action="store_true",
+                   help="with --check: print the plan as JSON, for scripts")
     p.add_argument("--extend", action="store_true",
                    help="let a spec with more realisations or compression degrees grow an "
                         "existing store (finished stages are reused)")
@@ -25,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Commands import what they run only when run: `mesosweep --help` stays fast.
-    from mesosweep.ensemble.plan import plan  # noqa: PLC0415
+    from mesosweep.commands._check import plan_report, render  # noqa: PLC0415
     from mesosweep.ensemble.spec import SpecError, check_forcefields, load_spec  # noqa: PLC0415
     from mesosweep.ensemble.workload import check_workload  # noqa: PLC0415
 
@@ -42,14 +48,16 @@ def run(args: argparse.Namespace) -> int:
     if args.check:  # every check the run makes before it writes anything; nothing is written
         try:
             action = check_store(spec, args.extend)
+            report = plan_report(spec, args.spec, work, action)
         except InputError as exc:
             print(f"mesosweep: {exc}", file=sys.stderr)
             return 2
-        print(f"{args.spec}: valid; {len(plan(spec))} realisation(s) x "
-              f"{len(spec.process.compression_degrees)} compression degree(s) -> "
-              f"{spec.sweep.output} (would {action} it)\n"
-              f"each realisation: {work.summary()}")
-        return 0
+        print(json.dumps(report, indent=1) if args.json else render(report))
+        # A job script its batch system refuses: the run would stop there too (ClusterError).
+        return 2 if (report["verdict"] or {}).get("accepted") is False else 0
+    if args.json:
+        print("mesosweep: --json goes with --check", file=sys.stderr)
+        return 2
     try:
         return run_sweep(spec, extend=args.extend, events=progress_views())
     except InputError as exc:
