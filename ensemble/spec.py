@@ -684,48 +684,44 @@ def _memory_per_scheduler(v: _Values) -> None:
         v.fail("memory", f'got {show(m.group())}; {why}; give at least "1GB"')
 
 
+def _fail_items(v: _Values, key: str, problem_of: Callable[[str], str | None],
+                advice: str) -> None:
+    """Report, at its index, each string of array field ``key`` in which ``problem_of`` finds
+    a problem (its text, then ``advice``)."""
+    items = v[key]
+    if not isinstance(items, tuple):
+        return
+    for i, item in enumerate(items):
+        if (problem := problem_of(item)) is not None:
+            v.fail(key, f"got {show(item)}; {problem}{advice}", at=f"{v.at(key)}[{i}]")
+
+
+def _directive_problem(directive: str) -> str | None:
+    return word_problem(directive) or (
+        None if directive.startswith("-") else "it does not start with '-'")
+
+
+# Each string below reaches a batch script (a directive, a prologue line) or a launcher's argv.
 @_rule(ClusterSection, {"job_extra_directives": f"each one option starting with `-`: "
                                                 f"{WORD_RULE}, without spaces"})
 def _directives_are_single_options(v: _Values) -> None:
-    extra = v["job_extra_directives"]
-    if not isinstance(extra, tuple):
-        return
-    for i, directive in enumerate(extra):
-        # Each one becomes a line of the batch script, and sbatch and qsub split a directive
-        # at white space: one option, one token, nothing a shell or a second line could read.
-        problem = word_problem(directive) or (
-            None if directive.startswith("-") else "it does not start with '-'")
-        if problem is not None:
-            v.fail("job_extra_directives",
-                   f"got {show(directive)}; {problem}: expected one scheduler option starting "
-                   f"with '-', without spaces or shell characters, e.g. \"--exclusive\" or "
-                   f"\"--constraint=a100\"", at=f"{v.at('job_extra_directives')}[{i}]")
+    # sbatch and qsub split a directive at white space: one option, one token, nothing a shell
+    # or a second line could read.
+    _fail_items(v, "job_extra_directives", _directive_problem,
+                ": expected one scheduler option starting with '-', without spaces or shell "
+                "characters, e.g. \"--exclusive\" or \"--constraint=a100\"")
 
 
 @_rule(ClusterSection, {"launcher_options": f"each {WORD_RULE}"})
 def _launcher_options_are_words(v: _Values) -> None:
-    options = v["launcher_options"]
-    if not isinstance(options, tuple):
-        return
-    for i, option in enumerate(options):
-        # Each one is one argument of the launcher's argv: nothing splits or expands it.
-        if (problem := word_problem(option)) is not None:
-            v.fail("launcher_options", f"got {show(option)}; {problem}: give each argument as "
-                                       f"its own string, e.g. [\"--cpu-bind=cores\"] or "
-                                       f"[\"--bind-to\", \"core\"]",
-                   at=f"{v.at('launcher_options')}[{i}]")
+    _fail_items(v, "launcher_options", word_problem,
+                ': give each argument as its own string, e.g. ["--cpu-bind=cores"] or '
+                '["--bind-to", "core"]')
 
 
 @_rule(ClusterSection, {"prologue": PROLOGUE_RULE})
 def _prologue_lines_are_simple_commands(v: _Values) -> None:
-    lines = v["prologue"]
-    if not isinstance(lines, tuple):
-        return
-    for i, line in enumerate(lines):
-        # Each one becomes a line of the job script that the shell runs before the worker.
-        if (problem := prologue_problem(line)) is not None:
-            v.fail("prologue", f"got {show(line)}; {problem}, e.g. \"module load lammps\"",
-                   at=f"{v.at('prologue')}[{i}]")
+    _fail_items(v, "prologue", prologue_problem, ', e.g. "module load lammps"')
 
 
 @_rule(ClusterSection, {"launcher": "srun for `slurm`, or for `local` inside an allocation"})
