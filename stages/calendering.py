@@ -10,14 +10,16 @@ regain of the film's mean thickness over the plane's stop. The three steps of ev
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from mesosweep.stages.contract import RunResult, StageOutput, read_stage
-from mesosweep.stages.forcefield import ForceField
+from mesosweep.stages.forcefield import ForceField, release_forcefield
 from mesosweep.stages.inputs import (
     Numerics,
+    bridge_commands,
     clearance_um,
     film_dynamics_commands,
     film_thickness_um,
@@ -55,13 +57,17 @@ def build_inputs(params: ReleaseParams, upstream: StageOutput, directory: Path) 
     plane = read_plane(upstream.directory)
     (directory / PLANE_FILE).write_text(json.dumps(plane))
     dt = plane["dt_us"]
+    cal = ff.calendering
     back = plane_steps(plane["film_top_um"] - plane["plane_um"], params.speed_um_per_us, dt)
+    hold = math.ceil(cal.dwell_us / dt)
     blocks = (
         Commands(tuple([
-            *restart_setup_commands(ff, upstream.state, PRESSED, dt),
+            *restart_setup_commands(release_forcefield(ff), upstream.state, PRESSED, dt),
+            *(bridge_commands(ff, upstream.state) if cal.bridges else []),
             *film_dynamics_commands(ff, params.temperature_K, params.seed, numerics),
-            *plane_commands(ff, plane["plane_um"], 0.0, params.speed_um_per_us),
-            *plane_return_commands(back, clearance_um(upstream.state)),
+            *plane_commands(ff, plane["plane_um"], 0.0, params.speed_um_per_us,
+                            hold_us=cal.dwell_us),
+            *plane_return_commands(hold + back, clearance_um(upstream.state)),
         ])),
         relax_block(numerics),
         Commands(tuple(output_commands())),
