@@ -5,7 +5,8 @@ Presses and releases ONE dried film (a finished ``drying`` stage directory, e.g.
 quick sweep) to every compression degree under each candidate mechanism, from the same dried
 state, and prints per candidate and degree: porosity (the store's definition: voxelised state,
 CBD counted as the spec says), the solid-conservation bound 1 - (1 - phi_dried)/(1 - c),
-springback (% of the pressed thickness), the largest intra-particle bond strain, how close
+springback (% of the pressed thickness), the largest intra-particle bond strain under the plane
+and after release, how close
 primaries of different secondaries came (in primary diameters), the largest binder-bridge
 strain, steps and wall time.
 
@@ -33,8 +34,9 @@ from mesosweep.stages import calendering, drying, pressing
 from mesosweep.stages.contract import RunResult, StageOutput, run
 from mesosweep.stages.forcefield import ForceField, load_forcefield
 from mesosweep.stages.inputs import BRIDGE_BOND, Numerics, timestep_us
-from mesosweep.stages.lammps_data import BeadState
+from mesosweep.stages.lammps_data import BeadState, read_data
 from mesosweep.stages.lammps_env import executable
+from mesosweep.stages.protocol import STATE_FILE
 from mesosweep.stages.measure import closest_foreign_primary, intra_bond_strain, voxel_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,19 +61,21 @@ def state_porosity(state: BeadState, voxel_um: float, cbd_as: str) -> float:
     return porosity(phase, cbd_as=cbd_as)
 
 
-def bridge_strain(released: BeadState, pressed: BeadState) -> float:
-    """Largest |strain| of the binder bridges of ``released`` against their length in
-    ``pressed`` (where they formed); 0 without bridges."""
-    bridges = released.bonds[released.bonds[:, 0] == BRIDGE_BOND]
-    if not len(bridges):
+def bridge_strain(release_dir: Path) -> float:
+    """Largest |strain| of the binder bridges of a release against their length when they
+    formed (``calendering.BRIDGED_FILE``); 0 without bridges."""
+    if not (release_dir / calendering.BRIDGED_FILE).exists():
         return 0.0
+    released = read_data(release_dir / STATE_FILE)
+    formed = read_data(release_dir / calendering.BRIDGED_FILE)
+    bridges = released.bonds[released.bonds[:, 0] == BRIDGE_BOND]
 
     def length(state: BeadState) -> np.ndarray:
         d = state.position_um[bridges[:, 1]] - state.position_um[bridges[:, 2]]
         d[:, :2] -= np.round(d[:, :2] / state.box_um[:2]) * state.box_um[:2]
         return np.linalg.norm(d, axis=1)
 
-    return float(np.abs(length(released) / length(pressed) - 1.0).max())
+    return float(np.abs(length(released) / length(formed) - 1.0).max())
 
 
 def _finished(stage_module, directory: Path) -> StageOutput | None:
@@ -130,7 +134,6 @@ def compare(dried_dir: Path, spec_path: Path, names: list[str], degrees: list[fl
                             calendering.build_inputs(p, u, d),
                             out / name / f"calendering-{degree:.4f}", launcher)
             phi = state_porosity(released.state, ana.voxel_size_um, ana.cbd_as)
-            strains = [np.abs(intra_bond_strain(s)).max() for s in (pressed.state, released.state)]
             row = {
                 "candidate": name, "degree": degree, "porosity": phi,
                 "bound": 1.0 - (1.0 - phi_dried) / (1.0 - degree),
@@ -138,9 +141,10 @@ def compare(dried_dir: Path, spec_path: Path, names: list[str], degrees: list[fl
                 "springback": released.figures["springback"],
                 "pressed_thickness_um": released.figures["pressed_thickness_um"],
                 "calendered_thickness_um": released.figures["calendered_thickness_um"],
-                "bond_strain_max": float(max(strains)),
+                "bond_strain_pressed": float(np.abs(intra_bond_strain(pressed.state)).max()),
+                "bond_strain_released": float(np.abs(intra_bond_strain(released.state)).max()),
                 "closest_foreign_primary": closest_foreign_primary(released.state),
-                "bridge_strain_max": bridge_strain(released.state, pressed.state),
+                "bridge_strain_max": bridge_strain(released.directory),
                 "pressing_steps": pressed.run.steps, "release_steps": released.run.steps,
                 "pressing_wall_s": pressed.run.wall_s, "release_wall_s": released.run.wall_s,
                 "converged": bool(released.figures["calendering_converged"]),
@@ -153,14 +157,15 @@ def compare(dried_dir: Path, spec_path: Path, names: list[str], degrees: list[fl
 
 
 HEADER = (f"{'candidate':<16}{'degree':>7}{'porosity':>9}{'bound':>7}{'above':>7}"
-          f"{'springb.':>9}{'bond':>7}{'foreign':>8}{'bridge':>7}{'steps':>9}{'wall s':>8}")
+          f"{'springb.':>9}{'bond p/r':>13}{'foreign':>8}{'bridge':>7}{'steps':>9}{'wall s':>8}")
 
 
 def print_row(row: dict, flush: bool = False) -> None:
     """One line of the comparison table (percentages for springback and strains)."""
     print(f"{row['candidate']:<16}{row['degree']:>7.3f}{row['porosity']:>9.3f}{row['bound']:>7.3f}"
           f"{(row['porosity'] - row['bound']) * 100:>6.1f}p{row['springback'] * 100:>8.1f}%"
-          f"{row['bond_strain_max'] * 100:>6.1f}%{row['closest_foreign_primary']:>8.2f}"
+          f"{row['bond_strain_pressed'] * 100:>6.1f}/{row['bond_strain_released'] * 100:>4.1f}%"
+          f"{row['closest_foreign_primary']:>8.2f}"
           f"{row['bridge_strain_max'] * 100:>6.1f}%"
           f"{row['pressing_steps'] + row['release_steps']:>9d}"
           f"{row['pressing_wall_s'] + row['release_wall_s']:>8.0f}", flush=flush)

@@ -35,6 +35,8 @@ from mesosweep.stages.pressing import PLANE_FILE, PRESSED, read_plane
 from mesosweep.stages.protocol import STATE_FILE, Commands, Protocol
 
 STAGE = "calendering"
+# The beads when the binder bridges formed: the bridges' rest lengths (their unstressed state).
+BRIDGED_FILE = "bridged.data"
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class ReleaseParams:
 
 
 def build_inputs(params: ReleaseParams, upstream: StageOutput, directory: Path) -> Protocol:
-    """Write the release of the pressing ``upstream`` into ``directory``: the plane rises from
-    its stop until the film has parted from it, then the film relaxes."""
+    """Write the release of the pressing ``upstream`` into ``directory``: the plane holds at its
+    stop for ``calendering.dwell_us``, binder bridges form (``calendering.bridge_stiffness_N_m``),
+    the plane rises until the film has parted from it, then the film relaxes."""
     directory.mkdir(parents=True, exist_ok=True)
     ff, numerics = params.forcefield, params.numerics
     shutil.copyfile(upstream.directory / PRESSED, directory / PRESSED)
@@ -63,11 +66,14 @@ def build_inputs(params: ReleaseParams, upstream: StageOutput, directory: Path) 
     blocks = (
         Commands(tuple([
             *restart_setup_commands(release_forcefield(ff), upstream.state, PRESSED, dt),
-            *(bridge_commands(ff, upstream.state) if cal.bridges else []),
             *film_dynamics_commands(ff, params.temperature_K, params.seed, numerics),
             *plane_commands(ff, plane["plane_um"], 0.0, params.speed_um_per_us,
                             hold_us=cal.dwell_us),
-            *plane_return_commands(hold + back, clearance_um(upstream.state)),
+            *([f"run {hold}"] if hold else []),
+            # The binder sets in the geometry the film has when the plane lets go.
+            *([*bridge_commands(ff, upstream.state), f"write_data {BRIDGED_FILE}"]
+              if cal.bridges else []),
+            *plane_return_commands(back, clearance_um(upstream.state)),
         ])),
         relax_block(numerics),
         Commands(tuple(output_commands())),
