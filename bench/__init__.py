@@ -6,4 +6,5 @@ One module per figure, each with ``main(argv) -> int``; ``FIGURES`` lists them i
 
 FIGURES = ("slurry_throughput", "particles", "runner_overhead", "pore_network", "voxelise")
 #: Figures that take long (minutes to hours) or need arguments: run only when named.
-LONG = ("validate_paper", "tortuosity", "stage_throughput", "load_balance", "watchdog")
+LONG = ("validate_paper", "tortuosity", "stage_throughput", "load_balance", "watchdog",
+        "calendering_mechanisms")

@@ -27,22 +27,13 @@ from mesosweep.ensemble.layout import SweepLayout
 from mesosweep.ensemble.runner import run_sweep
 from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages.lammps_data import read_data
+from mesosweep.stages.measure import intra_bond_strain
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT_SLURRY_DENSITY = {"96-4": 2.14, "94-6": 2.03}  # g/cm^3, targets.md
 PAPER_DRIED_POROSITY = {"96-4": 0.506}
 PAPER_CALENDERED = {"96-4": (0.327, 0.235)}  # degree, porosity
 PAPER_CORE_HOURS = (1200.0, 2000.0)
-
-
-def bond_strain(state) -> np.ndarray:
-    """Relative stretch of every intra-particle bond (0 = at its lattice length)."""
-    x = state.unwrapped()
-    a, b = state.bonds[:, 1], state.bonds[:, 2]
-    length = np.linalg.norm(x[a] - x[b], axis=1)
-    spacing = float(state.diameter_um[state.molecule > 0].max()) * (np.pi / 6) ** (1 / 3)
-    rest = np.where(state.bonds[:, 0] == 1, spacing, spacing * np.sqrt(2.0))
-    return length / rest - 1.0
 
 
 def scaled_spec(preset: Path, scale: float, out_dir: Path, ranks: int | None = None) -> Path:
@@ -87,7 +78,7 @@ def report(store_path: Path, ranks: int) -> None:
         print("  springback by degree " + "  ".join(
             f"{float(d):.3f}: {float(s):.3f}" for d, s in
             zip(ds.degree.values, one.springback.mean("realisation").values, strict=True)))
-        strains = [np.abs(bond_strain(read_data(p))).max()
+        strains = [np.abs(intra_bond_strain(read_data(p))).max()
                    for p in work.glob(f"{c}/r*/*/state.data")]
         if strains:
             print(f"  secondaries intact: largest bond strain over every state "

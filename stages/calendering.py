@@ -10,14 +10,16 @@ regain of the film's mean thickness over the plane's stop. The three steps of ev
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from mesosweep.stages.contract import RunResult, StageOutput, read_stage
-from mesosweep.stages.forcefield import ForceField
+from mesosweep.stages.forcefield import ForceField, release_forcefield
 from mesosweep.stages.inputs import (
     Numerics,
+    bridge_commands,
     clearance_um,
     film_dynamics_commands,
     film_thickness_um,
@@ -33,6 +35,8 @@ from mesosweep.stages.pressing import PLANE_FILE, PRESSED, read_plane
 from mesosweep.stages.protocol import STATE_FILE, Commands, Protocol
 
 STAGE = "calendering"
+# The beads when the binder bridges formed: the bridges' rest lengths (their unstressed state).
+BRIDGED_FILE = "bridged.data"
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,28 @@ class ReleaseParams:
 
 
 def build_inputs(params: ReleaseParams, upstream: StageOutput, directory: Path) -> Protocol:
-    """Write the release of the pressing ``upstream`` into ``directory``: the plane rises from
-    its stop until the film has parted from it, then the film relaxes."""
+    """Write the release of the pressing ``upstream`` into ``directory``: the plane holds at its
+    stop for ``calendering.dwell_us``, binder bridges form (``calendering.bridge_stiffness_N_m``),
+    the plane rises until the film has parted from it, then the film relaxes."""
     directory.mkdir(parents=True, exist_ok=True)
     ff, numerics = params.forcefield, params.numerics
     shutil.copyfile(upstream.directory / PRESSED, directory / PRESSED)
     plane = read_plane(upstream.directory)
     (directory / PLANE_FILE).write_text(json.dumps(plane))
     dt = plane["dt_us"]
+    cal = ff.calendering
     back = plane_steps(plane["film_top_um"] - plane["plane_um"], params.speed_um_per_us, dt)
+    hold = math.ceil(cal.dwell_us / dt)
     blocks = (
         Commands(tuple([
-            *restart_setup_commands(ff, upstream.state, PRESSED, dt),
+            *restart_setup_commands(release_forcefield(ff), upstream.state, PRESSED, dt),
             *film_dynamics_commands(ff, params.temperature_K, params.seed, numerics),
-            *plane_commands(ff, plane["plane_um"], 0.0, params.speed_um_per_us),
+            *plane_commands(ff, plane["plane_um"], 0.0, params.speed_um_per_us,
+                            hold_us=cal.dwell_us),
+            *([f"run {hold}"] if hold else []),
+            # The binder sets in the geometry the film has when the plane lets go.
+            *([*bridge_commands(ff, upstream.state), f"write_data {BRIDGED_FILE}"]
+              if cal.bridges else []),
             *plane_return_commands(back, clearance_um(upstream.state)),
         ])),
         relax_block(numerics),

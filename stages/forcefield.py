@@ -12,6 +12,7 @@ pressure 1e3 Pa (so 1 GPa = 1e6), surface energy fJ/µm² = 1e-3 J/m², stiffnes
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import math
 import re
 import stat
@@ -30,6 +31,7 @@ GPA_TO_MICRO = 1.0e6  # 1 GPa in LAMMPS micro pressure units (1e3 Pa)
 J_M2_TO_MICRO = 1.0e3  # 1 J/m² in fJ/µm²
 N_M_TO_MICRO = 1.0e3  # 1 N/m in nN/µm
 PA_TO_MICRO = 1.0e-3  # 1 Pa in micro pressure units
+MAX_BRIDGES_PER_BEAD = 12  # binder bridges one CBD bead can form: the kissing number of spheres
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,33 @@ class LennardJones:
 
 
 @dataclass(frozen=True)
+class Calendering:
+    """How a pressed film keeps its compaction (optional ``[calendering]`` table; absent: the
+    film is elastic and springs back). docs/physics.md, "Calendering that stays pressed".
+
+    - ``dwell_us``: the plane holds at its stop this long (µs) before it rises.
+    - ``cbd_compaction``: the CBD beads' volume falls by this fraction of the compression
+      degree as the plane goes down (1: the CBD compacts as much as the film), never below
+      ``1 - cbd_nanoporosity`` of its dried volume (its 50 % nanopores squeezed out).
+    - ``bridge_stiffness_N_m``: > 0 welds every CBD-CBD and CBD-AM contact into a binder
+      bridge (a spring at its pressed length) when the plane stops; 0: no bridges.
+    - ``release_cbd_surface_energy_J_m2``: the CBD's JKR surface energy from the release on
+      (None: unchanged).
+    """
+
+    dwell_us: float = 0.0
+    cbd_compaction: float = 0.0
+    cbd_nanoporosity: float = 0.5
+    bridge_stiffness_N_m: float = 0.0
+    release_cbd_surface_energy_J_m2: float | None = None
+    source: str = "none: elastic calendering"
+
+    @property
+    def bridges(self) -> bool:
+        return self.bridge_stiffness_N_m > 0.0
+
+
+@dataclass(frozen=True)
 class ForceField:
     """One parameter set (slurry or dried)."""
 
@@ -75,6 +104,7 @@ class ForceField:
     langevin_damping_us: float
     barostat_damping_us: float | None  # slurry sets only (NPT); see :func:`barostat`
     barostat_modulus_GPa: float | None
+    calendering: Calendering = Calendering()
 
 
 def _number(table: dict, key: str, where: str, *, low: float | None = None,
@@ -262,6 +292,7 @@ def _parse(data: dict, path: Path) -> ForceField:
                     why=LENGTH_UM[2]),
             _source(table, where),
         )
+    calendering = _calendering(data.get("calendering"))
     intra = _section(data, "intra", "")
     _source(intra, "intra")
     dynamics = _section(data, "dynamics", "")
@@ -280,6 +311,39 @@ def _parse(data: dict, path: Path) -> ForceField:
                                       DAMPING_TIME_US),
         barostat_modulus_GPa=_optional(dynamics, "barostat_modulus_GPa", "dynamics",
                                        MODULUS_GPA),
+        calendering=calendering,
+    )
+
+
+def _calendering(table: dict | None) -> Calendering:
+    """The optional ``[calendering]`` table; every key optional, defaults of
+    :class:`Calendering`."""
+    if table is None:
+        return Calendering()
+    if not isinstance(table, dict):
+        raise ForceFieldError("calendering: must be a table")
+    where = "calendering"
+    known = {"dwell_us", "cbd_compaction", "cbd_nanoporosity", "bridge_stiffness_N_m",
+             "release_cbd_surface_energy_J_m2", "source"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ForceFieldError(f"{where}: unknown key(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(sorted(known))}")
+    default = Calendering()
+
+    def get(key: str, **bounds) -> float:
+        return _number(table, key, where, **bounds) if key in table else getattr(default, key)
+
+    return Calendering(
+        dwell_us=get("dwell_us", low=0.0),
+        cbd_compaction=get("cbd_compaction", low=0.0),
+        # A nanoporosity of 1 would let the CBD vanish.
+        cbd_nanoporosity=get("cbd_nanoporosity", low=0.0, high=1.0, high_open=True),
+        bridge_stiffness_N_m=get("bridge_stiffness_N_m", low=0.0),
+        release_cbd_surface_energy_J_m2=(
+            _number(table, "release_cbd_surface_energy_J_m2", where, low=0.0)
+            if "release_cbd_surface_energy_J_m2" in table else None),
+        source=_source(table, where),
     )
 
 
@@ -302,14 +366,16 @@ def rayleigh_time_us(material: Material, diameter_um: float, density_g_cm3: floa
     return seconds * 1e6
 
 
-def bond_period_us(ff: ForceField, bead_mass_pg: float, bonds_per_bead: int = 1) -> float:
-    """Shortest oscillation period (µs) of a bead held by ``bonds_per_bead`` intra-particle bonds.
+def bond_period_us(ff: ForceField, bead_mass_pg: float, bonds_per_bead: int = 1,
+                   stiffness_N_m: float | None = None) -> float:
+    """Shortest oscillation period (µs) of a bead held by ``bonds_per_bead`` intra-particle bonds
+    (or bonds of ``stiffness_N_m``, N/m).
 
     Gershgorin's bound on the bead lattice's highest mode, ω² ≤ 2·n·k/m for n bonds of stiffness
     k; one bond (n = 1) is the exact period of two equal beads, 2π·√(m/2k). A primary inside a
     secondary carries up to 18 (6 face and 12 edge neighbours), which shortens it by √18.
     """
-    k = ff.bond_stiffness_N_m * N_M_TO_MICRO
+    k = (ff.bond_stiffness_N_m if stiffness_N_m is None else stiffness_N_m) * N_M_TO_MICRO
     return 2.0 * math.pi * math.sqrt(bead_mass_pg / (2.0 * max(bonds_per_bead, 1) * k))
 
 
@@ -323,10 +389,15 @@ def stable_timestep_us(ff: ForceField, beads: dict[str, tuple[float, float]],
     bounds = []
     for name, (diameter, density) in beads.items():
         bounds.append(rayleigh_time_us(ff.materials[name], diameter, density))
+        mass = density * math.pi / 6.0 * diameter**3
         if name == "am":
-            mass = density * math.pi / 6.0 * diameter**3
             # Resolving a bond's period needs ~10 steps where the Rayleigh time needs ~5.
             bounds.append(0.5 * bond_period_us(ff, mass, bonds_per_bead))
+        if name == "cbd" and ff.calendering.bridges:
+            # A CBD bead may be bridged to every bead it touches: at most 12 (the kissing
+            # number of equal spheres; larger AM neighbours leave room for fewer).
+            bounds.append(0.5 * bond_period_us(ff, mass, MAX_BRIDGES_PER_BEAD,
+                                               ff.calendering.bridge_stiffness_N_m))
     return min(bounds)
 
 
@@ -375,6 +446,17 @@ def pair_commands(ff: ForceField, type_material: dict[int, str]) -> list[str]:
             eps, sigma, cut = lj_pair(ff, type_material[i], type_material[j])
             cmds.append(f"pair_coeff {i} {j} lj/cut {eps:.6g} {sigma:.6g} {cut:.6g}")
     return cmds
+
+
+def release_forcefield(ff: ForceField) -> ForceField:
+    """The set a calendered film is released with: ``ff`` with the CBD's surface energy of
+    ``calendering.release_cbd_surface_energy_J_m2`` when that is given."""
+    gamma = ff.calendering.release_cbd_surface_energy_J_m2
+    if gamma is None:
+        return ff
+    contact = dict(ff.contact)
+    contact["cbd"] = dataclasses.replace(contact["cbd"], surface_energy_J_m2=gamma)
+    return dataclasses.replace(ff, contact=contact)
 
 
 def wall_model(ff: ForceField, wall: str) -> str:

@@ -71,24 +71,87 @@ def bond_spacing_um(state: BeadState) -> float:
 
 
 def setup_commands(ff: ForceField, state: BeadState, data_file: str, boundary: str,
-                   dt: float) -> list[str]:
+                   dt: float, bridge_room: bool = False) -> list[str]:
     """Initialisation from a data file: atom style, data, bonds, pair styles, neighbour lists,
-    timestep."""
-    spacing = bond_spacing_um(state)
-    k = 0.5 * ff.bond_stiffness_N_m * N_M_TO_MICRO  # harmonic K: E = K (r - r0)^2
+    timestep. ``bridge_room``: leave room for the binder bridges of calendering."""
     return [
         "units micro",
         "atom_style hybrid sphere 1 bond",
         "atom_modify map array",
         f"boundary {boundary}",
-        f"read_data {data_file}",
+        f"read_data {data_file}" + (BRIDGE_ROOM if bridge_room else ""),
         "special_bonds lj 0 1 1",  # bonded primaries interact only through their bond
         "bond_style harmonic",
-        f"bond_coeff 1 {k:.6g} {spacing:.6g}",
-        f"bond_coeff 2 {k:.6g} {spacing * math.sqrt(2.0):.6g}",
+        *intra_bond_coeffs(ff, state),
+        # Bridges form in the release (bridge_commands); their type needs a placeholder here.
+        *([f"bond_coeff {BRIDGE_BOND} 0 1"] if bridge_room else []),
         *pair_commands(ff, {AM_TYPE: "am", CBD_TYPE: "cbd"}),
         *_run_settings(state, dt),
     ]
+
+
+def intra_bond_coeffs(ff: ForceField, state: BeadState, style: str = "") -> list[str]:
+    """Coefficients of the face and edge bonds that hold a secondary's lattice (``style``: the
+    sub-style name under ``bond_style hybrid``)."""
+    spacing = bond_spacing_um(state)
+    k = 0.5 * ff.bond_stiffness_N_m * N_M_TO_MICRO  # harmonic K: E = K (r - r0)^2
+    sub = f"{style} " if style else ""
+    return [f"bond_coeff 1 {sub}{k:.6g} {spacing:.6g}",
+            f"bond_coeff 2 {sub}{k:.6g} {spacing * math.sqrt(2.0):.6g}"]
+
+
+BRIDGE_BOND = 3  # bond type of the binder bridges that calendering forms
+# Room for them, given when the dried film is first read (restarts keep it): a CBD bead
+# touches at most 12 others; LAMMPS stores each bond and its special pairs with its atoms.
+BRIDGE_ROOM = (" extra/bond/types 1 extra/bond/per/atom 12 extra/special/per/atom 40")
+
+
+def bridge_commands(ff: ForceField, state: BeadState) -> list[str]:
+    """Weld every CBD-CBD and CBD-AM pair in contact into a binder bridge: a harmonic spring
+    whose rest length is the pair's distance at the next run's start (``harmonic/restrain``),
+    so the pressed geometry becomes the bridges' unstressed state.
+
+    A bridged pair is a 1-2 special pair and leaves the pair styles: the bridge replaces its
+    contact, and the contact's stored elastic force is released into the bridge's rest length
+    (the binder flows under the roll's pressure and sets). AM-AM contacts stay elastic.
+    """
+    k = 0.5 * ff.calendering.bridge_stiffness_N_m * N_M_TO_MICRO  # E = K (r - r0)^2
+    am = float(state.diameter_um[state.type == AM_TYPE].max())
+    cbd = float(state.diameter_um[state.type == CBD_TYPE].max())
+    return [
+        "bond_style hybrid harmonic harmonic/restrain",
+        *intra_bond_coeffs(ff, state, "harmonic"),
+        f"bond_coeff {BRIDGE_BOND} harmonic/restrain {k:.6g}",
+        f"group bridge_cbd type {CBD_TYPE}",
+        f"group bridge_am type {AM_TYPE}",
+        # Contact: centres closer than the sum of the radii.
+        f"create_bonds many bridge_cbd bridge_cbd {BRIDGE_BOND} 0.0 {cbd:.9g}",
+        f"create_bonds many bridge_cbd bridge_am {BRIDGE_BOND} 0.0 {0.5 * (am + cbd):.9g}",
+    ]
+
+
+def cbd_compaction_commands(ff: ForceField, cbd_dried_diameter_um: float,
+                            dried_thickness_um: float) -> list[str]:
+    """Shrink the CBD beads as the plane goes down: their volume falls by ``cbd_compaction`` x
+    the compression degree the plane has reached (0 above the dried mean surface), never below
+    ``1 - cbd_nanoporosity`` of the dried volume; their mass stays (the nanopores close).
+    Diameters in µm. Needs the plane (:func:`plane_commands`) defined first.
+    """
+    cal = ff.calendering
+    d0 = cbd_dried_diameter_um
+    degree = f"(1-(v_{PLANE}_z)/{dried_thickness_um:.9g})"
+    volume = f"(1-{cal.cbd_compaction:.6g}*ternary({degree}>0,{degree},0))"
+    floor = 1.0 - cal.cbd_nanoporosity
+    return [
+        f"group compacting_cbd type {CBD_TYPE}",
+        f"variable cbd_volume equal ternary({volume}>{floor:.6g},{volume},{floor:.6g})",
+        f"variable cbd_diameter equal {d0:.9g}*v_cbd_volume^(1.0/3.0)",
+        f"fix cbd_compaction compacting_cbd adapt {CBD_ADAPT_EVERY} atom diameter "
+        "v_cbd_diameter mass no",
+    ]
+
+
+CBD_ADAPT_EVERY = 100  # steps: the plane moves 0.016 µm in 100 steps at 2 µm/µs
 
 
 def restart_setup_commands(ff: ForceField, state: BeadState, restart_file: str,
@@ -174,19 +237,25 @@ def output_commands() -> list[str]:
 PLANE = "plane"  # the roll plane's region; its wall fix is PLANE + "wall" in every stage
 
 
-def plane_commands(ff: ForceField, start_um: float, travel_um: float, speed_um_per_us: float
-                   ) -> list[str]:
+def plane_commands(ff: ForceField, start_um: float, travel_um: float, speed_um_per_us: float,
+                   hold_us: float = 0.0) -> list[str]:
     """A steel/roll plane at ``start_um`` now, moving down by ``travel_um`` at constant speed and
-    then back up at the same speed (``travel_um`` = 0: up at once), as a roll passes.
+    then back up at the same speed (``travel_um`` = 0: up at once), as a roll passes;
+    ``hold_us`` (µs) it stays where it was placed before it moves.
 
     Its height is start - travel + |moved - travel| with moved = speed x time since it was
-    placed: one continuous motion, so the wall keeps its contact history at the turn.
+    placed (less the hold): one continuous motion, so the wall keeps its contact history at the
+    turn.
     """
-    moved = f"(step-v_{PLANE}_s0)*dt*{speed_um_per_us:.6g}"
+    time = f"(step-v_{PLANE}_s0)*dt"
+    if hold_us > 0.0:
+        time = f"ternary({time}>{hold_us:.9g},{time}-{hold_us:.9g},0)"
+    moved = f"{time}*{speed_um_per_us:.6g}"
     return [
         f"variable {PLANE}_s0 equal $(step)",
         f"variable {PLANE}_dz equal -{travel_um:.9g}+abs({moved}-{travel_um:.9g})",
-        f"variable {PLANE}_gap equal {start_um:.9g}+v_{PLANE}_dz-c_ztopmax",
+        f"variable {PLANE}_z equal {start_um:.9g}+v_{PLANE}_dz",
+        f"variable {PLANE}_gap equal v_{PLANE}_z-c_ztopmax",
         (f"region {PLANE} plane 0 0 {start_um:.9g} 0 0 -1 side in move NULL NULL v_{PLANE}_dz "
          "units box"),
         f"fix {PLANE}wall all wall/gran/region granular {wall_model(ff, 'roll')} region {PLANE}",

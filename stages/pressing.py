@@ -22,6 +22,7 @@ from mesosweep.stages.contract import RunResult, StageOutput, read_stage
 from mesosweep.stages.forcefield import ForceField
 from mesosweep.stages.inputs import (
     Numerics,
+    cbd_compaction_commands,
     electrode_top_um,
     film_dynamics_commands,
     film_thickness_um,
@@ -32,7 +33,7 @@ from mesosweep.stages.inputs import (
     setup_commands,
     timestep_us,
 )
-from mesosweep.stages.lammps_data import BeadState, write_data
+from mesosweep.stages.lammps_data import CBD_TYPE, BeadState, write_data
 from mesosweep.stages.protocol import STATE_FILE, Commands, Protocol
 
 STAGE = "pressing"
@@ -76,12 +77,14 @@ def build_inputs(params: PressingParams, upstream: StageOutput, directory: Path)
         state = upstream.state
         dt = timestep_us(ff, state, numerics.timestep_fraction)
         dried = {"dried_thickness_um": film_thickness_um(state),
-                 "film_top_um": electrode_top_um(state), "dt_us": dt}
+                 "film_top_um": electrode_top_um(state), "dt_us": dt,
+                 "cbd_diameter_um": float(state.diameter_um[state.type == CBD_TYPE].max())}
         start = dried["film_top_um"]
         # LAMMPS reads the dried film here only; later stages start from restarts. Re-written
         # rather than copied: LAMMPS cannot read back the zero per-type masses it writes.
         write_data(state, directory / INPUT_DATA, title="mesosweep dried electrode")
-        setup = setup_commands(ff, state, INPUT_DATA, "p p f", dt)
+        setup = setup_commands(ff, state, INPUT_DATA, "p p f", dt,
+                               bridge_room=ff.calendering.bridges)
     stop = (1.0 - params.compression_degree) * dried["dried_thickness_um"]
     if not stop < start:
         raise ValueError(f"compression degree {params.compression_degree}: the plane would stop "
@@ -91,12 +94,15 @@ def build_inputs(params: PressingParams, upstream: StageOutput, directory: Path)
         *setup,
         *film_dynamics_commands(ff, params.temperature_K, params.seed, numerics),
         *plane_commands(ff, start, start - stop, params.speed_um_per_us),
+        *(cbd_compaction_commands(ff, dried["cbd_diameter_um"], dried["dried_thickness_um"])
+          if ff.calendering.cbd_compaction > 0.0 else []),
         f"run {steps}",
         f"write_restart {PRESSED}",
         *output_commands(),
     ])),)
     plane = {"plane_um": stop, "film_top_um": dried["film_top_um"], "steps": steps,
-             "dried_thickness_um": dried["dried_thickness_um"], "dt_us": dt}
+             "dried_thickness_um": dried["dried_thickness_um"], "dt_us": dt,
+             "cbd_diameter_um": dried["cbd_diameter_um"]}
     (directory / PLANE_FILE).write_text(json.dumps(plane))
     protocol = Protocol(STAGE, blocks, atoms=upstream.state.n,
                         outputs={"state": STATE_FILE, "restart": PRESSED})

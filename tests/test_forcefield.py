@@ -79,6 +79,32 @@ def test_a_set_overlays_its_base_and_must_source_what_it_changes(tmp_path):
             assert word in str(err.value), (word, str(err.value))
 
 
+def test_the_calendering_table_is_optional_checked_and_bounds_the_timestep(tmp_path):
+    """Without [calendering] the film is elastic; its values are refused when non-physical; binder
+    bridges stiff enough to outpace the AM Rayleigh time shorten the timestep."""
+    elastic = load_forcefield(shipped_forcefield("slurry"))
+    assert not elastic.calendering.bridges and elastic.calendering.dwell_us == 0.0
+    (tmp_path / "slurry.toml").write_text(SLURRY)
+    head = 'schema_version = 1\nbase = "slurry"\n[calendering]\nsource = "test"\n'
+    for line, words in [("cbd_nanoporosity = 1.0", ["cbd_nanoporosity", "< 1"]),
+                        ("bridge_stiffness_N_m = -1.0", ["bridge_stiffness_N_m", ">= 0"]),
+                        ("bridges = true", ["unknown", "bridges"])]:
+        (tmp_path / "bad.toml").write_text(head + line + "\n")
+        with pytest.raises(ForceFieldError) as err:
+            load_forcefield(tmp_path / "bad.toml")
+        assert all(w in str(err.value) for w in words), str(err.value)
+    beads = {"am": (1.593, 4.68), "cbd": (1.3, 0.95)}
+    (tmp_path / "soft.toml").write_text(head + "bridge_stiffness_N_m = 500.0\n")
+    (tmp_path / "stiff.toml").write_text(head + "bridge_stiffness_N_m = 5000.0\n")
+    soft, stiff = (load_forcefield(tmp_path / f"{n}.toml") for n in ("soft", "stiff"))
+    assert soft.calendering.bridges
+    assert stable_timestep_us(soft, beads) == stable_timestep_us(elastic, beads)
+    cbd_mass = 0.95 * math.pi / 6 * 1.3**3
+    assert stable_timestep_us(stiff, beads) == pytest.approx(
+        0.5 * bond_period_us(stiff, cbd_mass, 12, 5000.0))
+    assert stable_timestep_us(stiff, beads) < stable_timestep_us(elastic, beads)
+
+
 def test_shipped_sets_load_and_differ_as_the_paper_says():
     slurry, dried = (load_forcefield(shipped_forcefield(n)) for n in ("slurry", "dried"))
     # Drying turns liquid CBD (0.5 MPa) into solid (2 GPa) and strengthens cohesion.

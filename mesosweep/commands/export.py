@@ -1,5 +1,5 @@
 """``mesosweep export STORE --case C --realisation R --degree D -o DIR``: one realisation's
-electrode at one state, for other tools (:mod:`ensemble.export`)."""
+electrode at one state, for other tools (:mod:`mesosweep.export`)."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     # Commands import what they run only when run: `mesosweep --help` stays fast.
     import xarray as xr  # noqa: PLC0415
 
-    from mesosweep.ensemble.export import export_state  # noqa: PLC0415
     from mesosweep.ensemble.layout import SweepLayout  # noqa: PLC0415
     from mesosweep.ensemble.status import STATES  # noqa: PLC0415
+    from mesosweep.export import export_state  # noqa: PLC0415
 
     ds = xr.open_zarr(store)
     problem = _problem(args, ds)
