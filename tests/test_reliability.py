@@ -131,12 +131,18 @@ def test_mpi_ranks_of_a_local_run_listen_on_no_network_interface(tmp_path):
     from mesosweep.stages.protocol import Commands, Protocol
     from tests.test_lammps_mpi import JKR_PAIR
 
-    Protocol("pair-test", (Commands((*JKR_PAIR, "run 400000")),), atoms=2).write(tmp_path)
+    # Long enough to be looked at while it runs (it is killed once seen).
+    Protocol("pair-test", (Commands((*JKR_PAIR, "thermo_modify flush yes", "run 100000000")),),
+             atoms=2).write(tmp_path)
     proc = subprocess.Popen([*mpi_launcher(2), sys.executable, "-P", "-m", RUNNER_MODULE,
                              str(tmp_path)], env=child_environment(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(4)  # MPI is initialised and the ranks are stepping
+        deadline = time.monotonic() + 60
+        log = tmp_path / "log.lammps"  # the ranks step once MPI is up and LAMMPS set its run up
+        while not (log.exists() and "Per MPI rank memory" in log.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the stage never ran"
+            time.sleep(0.2)
         tree = psutil.Process(proc.pid)
         family = [tree, *tree.children(recursive=True)]
         assert len(family) >= 3  # the process manager and its two ranks
