@@ -37,6 +37,9 @@ STYLES: tuple[Style, ...] = (
     Style("pair", "granular", "GRANULAR"),
     Style("pair", "lj/cut"),
     Style("bond", "harmonic", "MOLECULE"),
+    # Calendering's binder bridges sit beside the intra-particle bonds.
+    Style("bond", "hybrid", "MOLECULE"),
+    Style("bond", "harmonic/restrain", "EXTRA-MOLECULE"),
     Style("fix", "balance"),
     Style("fix", "halt"),
     Style("fix", "nve/sphere"),
