@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -36,9 +35,11 @@ from mesosweep.stages.lammps_data import BeadState, read_data
 from mesosweep.stages.lammps_env import child_environment, die_with_parent
 from mesosweep.stages.lammps_log import (
     check_thermo,
+    converge_record,
+    done_result,
     error_step,
+    failed_result,
     failure_reason,
-    read_history,
     read_log,
 )
 from mesosweep.stages.protocol import LOG_FILE, RESULT_FILE, STATE_FILE, Protocol, input_file
@@ -268,26 +269,14 @@ def write_site_result(directory: Path, wall_s: float) -> dict | None:
             return None
         thermo = check_thermo(log.thermo, protocol.stage, protocol.atoms)
         for block in protocol.converge_blocks:
-            checks = read_history(directory, block)
-            history = [value for _, value in checks]
-            if not all(math.isfinite(v) for v in history):
-                raise StageError(protocol.stage, f"non-finite {block.variable}",
-                                 step=int(thermo.get("step", -1)), thermo=thermo)
-            converge[block.name] = {
-                "variable": block.variable, "converged": log.converged(block),
-                "steps": checks[-1][0] if checks else 0, "check_steps": block.check_steps,
-                "tolerance": block.tolerance, "history": history}
-        result = {
-            "stage": protocol.stage, "status": "done", "atoms": protocol.atoms,
-            "ranks": log.world_size, "lammps_world_size": log.world_size,
-            "steps": log.steps, "wall_s": wall_s,
-            "atom_steps_per_s": protocol.atoms * log.steps / wall_s if wall_s > 0 else 0.0,
-            "converge": converge, "final_thermo": thermo, "lammps_version": log.version,
-        }
+            converge[block.name] = converge_record(
+                directory, block, protocol.stage, converged=log.converged(block), steps=None,
+                thermo=thermo)
+        result = done_result(protocol, ranks=log.world_size, world_size=log.world_size,
+                             steps=log.steps, wall_s=wall_s, converge=converge, thermo=thermo,
+                             version=log.version)
     except StageError as exc:
-        result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
-                  "reason": exc.reason, "step": exc.step, "last_thermo": exc.thermo,
-                  "converge": converge}
+        result = failed_result(protocol, exc, converge)
     (directory / RESULT_FILE).write_text(json.dumps(result, indent=1))
     return result
 

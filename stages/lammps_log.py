@@ -18,10 +18,11 @@ from datetime import datetime
 from pathlib import Path
 
 from mesosweep.errors import StageError
-from mesosweep.stages.protocol import Converge, history_file
+from mesosweep.stages.protocol import Converge, Protocol, history_file
 
-__all__ = ["THERMO_KEYS", "WATCHDOG", "LammpsLog", "check_thermo", "error_step", "failure_reason",
-           "read_history", "read_log"]
+__all__ = ["THERMO_KEYS", "WATCHDOG", "LammpsLog", "check_thermo", "converge_record",
+           "done_result", "error_step", "failed_result", "failure_reason", "read_history",
+           "read_log"]
 
 #: Thermo keywords a result keeps, as the runner names them (``lmp.get_thermo``).
 THERMO_KEYS = ("step", "atoms", "ke", "pe", "press", "vol", "density", "lx", "ly", "lz")
@@ -44,6 +45,37 @@ def read_history(directory: Path, block: Converge) -> list[tuple[int, float]]:
     lines = (directory / history_file(block.name)).read_text().splitlines()
     return [(int(words[0]), float(words[1])) for words in
             (line.split() for line in lines if line.strip() and not line.startswith("#"))]
+
+
+def converge_record(directory: Path, block: Converge, stage: str, converged: bool,
+                    steps: int | None, thermo: dict[str, float]) -> dict:
+    """What convergence run ``block`` did (its checks from its history file, its verdict and
+    its steps; None: those of its last check), as ``result.json`` records it;
+    :class:`StageError` if a check was not finite."""
+    checks = read_history(directory, block)
+    history = [value for _, value in checks]
+    if steps is None:
+        steps = checks[-1][0] if checks else 0
+    if not all(math.isfinite(v) for v in history):
+        raise StageError(stage, f"non-finite {block.variable}", step=int(thermo.get("step", -1)),
+                         thermo=thermo)
+    return {"variable": block.variable, "converged": converged, "steps": steps,
+            "check_steps": block.check_steps, "tolerance": block.tolerance, "history": history}
+
+
+def done_result(protocol: Protocol, *, ranks: int, world_size: int, steps: int, wall_s: float,
+                converge: dict[str, dict], thermo: dict[str, float], version: int) -> dict:
+    """``result.json`` of a stage that finished: steps, wall time (s), throughput, checks."""
+    return {"stage": protocol.stage, "status": "done", "atoms": protocol.atoms, "ranks": ranks,
+            "lammps_world_size": world_size, "steps": steps, "wall_s": wall_s,
+            "atom_steps_per_s": protocol.atoms * steps / wall_s if wall_s > 0 else 0.0,
+            "converge": converge, "final_thermo": thermo, "lammps_version": version}
+
+
+def failed_result(protocol: Protocol, exc: StageError, converge: dict[str, dict]) -> dict:
+    """``result.json`` of a stage that failed: the error, its step and last thermo values."""
+    return {"stage": protocol.stage, "status": "failed", "error": str(exc), "reason": exc.reason,
+            "step": exc.step, "last_thermo": exc.thermo, "converge": converge}
 
 
 def check_thermo(thermo: dict[str, float], stage: str, expected_atoms: int) -> dict[str, float]:

@@ -11,7 +11,6 @@ and last thermo line). A blow-up (lost atoms, non-finite energy) stops the run w
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
@@ -25,14 +24,15 @@ from mesosweep.stages.lammps_log import (
     THERMO_KEYS,
     WATCHDOG,
     check_thermo,
+    converge_record,
+    done_result,
+    failed_result,
     failure_reason,
-    read_history,
 )
 from mesosweep.stages.protocol import (
     LOG_FILE,
     RESULT_FILE,
     STEP0,
-    Converge,
     Protocol,
     input_file,
 )
@@ -52,18 +52,6 @@ def _thermo(lmp: Any) -> dict[str, float]:
     return out
 
 
-def _converge_record(lmp: Any, directory: Path, block: Converge, stage: str) -> dict:
-    """What the input's convergence loop did: its checks (from its history file) and verdict."""
-    history = [value for _, value in read_history(directory, block)]
-    if not all(math.isfinite(v) for v in history):
-        raise StageError(stage, f"non-finite {block.variable}",
-                         step=int(lmp.extract_global("ntimestep")), thermo=_thermo(lmp))
-    return {"variable": block.variable,
-            "converged": bool(lmp.extract_variable(block.var("converged"))),
-            "steps": int(lmp.extract_variable(block.var("steps"))),
-            "check_steps": block.check_steps, "tolerance": block.tolerance, "history": history}
-
-
 def execute(directory: Path, comm: Any) -> dict:
     """Run the stage in ``directory`` on ``comm``; returns the result (on every rank)."""
     protocol = Protocol.read(directory)
@@ -75,26 +63,22 @@ def execute(directory: Path, comm: Any) -> dict:
         wall = time.perf_counter() - started
         thermo = check_thermo(_thermo(lmp), protocol.stage, protocol.atoms)
         for block in protocol.converge_blocks:
-            converge[block.name] = _converge_record(lmp, directory, block, protocol.stage)
+            converge[block.name] = converge_record(
+                directory, block, protocol.stage,
+                converged=bool(lmp.extract_variable(block.var("converged"))),
+                steps=int(lmp.extract_variable(block.var("steps"))), thermo=thermo)
         step0 = lmp.extract_variable(STEP0)  # None when the input runs no steps at all
         steps = 0 if step0 is None else int(lmp.extract_global("ntimestep")) - int(step0)
-        result = {
-            "stage": protocol.stage, "status": "done", "atoms": protocol.atoms,
-            "ranks": comm.Get_size() if comm is not None else 1,
-            "lammps_world_size": int(lmp.extract_setting("world_size")),
-            "steps": steps, "wall_s": wall,
-            "atom_steps_per_s": protocol.atoms * steps / wall if wall > 0 else 0.0,
-            "converge": converge, "final_thermo": thermo,
-            "lammps_version": int(lmp.version()),
-        }
+        result = done_result(protocol, ranks=comm.Get_size() if comm is not None else 1,
+                             world_size=int(lmp.extract_setting("world_size")), steps=steps,
+                             wall_s=wall, converge=converge, thermo=thermo,
+                             version=int(lmp.version()))
     except Exception as exc:  # noqa: BLE001 - ours, or LAMMPS's plain Exception with its ERROR
         if not isinstance(exc, StageError):
             thermo = _thermo(lmp)
             exc = StageError(protocol.stage, failure_reason(str(exc)),
                              step=int(thermo.get("step", -1)), thermo=thermo)
-        result = {"stage": protocol.stage, "status": "failed", "error": str(exc),
-                  "reason": exc.reason, "step": exc.step, "last_thermo": exc.thermo,
-                  "converge": converge}
+        result = failed_result(protocol, exc, converge)
     finally:
         lmp.close()
     return result
