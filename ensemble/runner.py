@@ -115,7 +115,9 @@ def prepare_database(spec: Spec, sweep: SweepLayout) -> Path:
 
 
 def _open_or_create(spec: Spec, realisations: list[Realisation], extend: bool) -> None:
-    """Create the store, or resume (or grow) it after :func:`_check_store` agreed."""
+    """Create the store, or resume (or grow) it. :func:`check_store` agreed before the lease
+    was taken; asked again here, under the lease, in case another driver changed the store in
+    between."""
     path = spec.sweep.output
     if path.exists():
         growth = resume.check(path, spec, extend)

@@ -19,6 +19,7 @@ LAMMPS executable, run as plain ``lmp -in in.<stage>.lammps`` in the stage direc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -67,6 +68,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return repr(value)  # every bit, and nan/inf without breaking JSON
     return value
+
+
+def file_fingerprint(path: Path) -> str:
+    """:func:`file_sha256` of ``path``, read once per version of the file (its size and
+    modification time): a database or a LAMMPS binary of hundreds of MB is asked for once per
+    realisation."""
+    st = path.stat()
+    return _cached_sha256(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
 
 
 def file_sha256(path: Path) -> str:

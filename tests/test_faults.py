@@ -18,11 +18,10 @@ from mesosweep.ensemble import store
 from mesosweep.ensemble.layout import LAUNCH_LOG, SweepLayout
 from mesosweep.ensemble.params import realisation_params, structure_params
 from mesosweep.ensemble.plan import plan
-from mesosweep.ensemble.realisation import database_fingerprint
 from mesosweep.ensemble.runner import prepare_database
 from mesosweep.ensemble.spec import load_spec
 from mesosweep.stages import initial
-from mesosweep.stages.contract import write_fingerprint
+from mesosweep.stages.contract import file_fingerprint, write_fingerprint
 from mesosweep.stages.lammps_data import CBD_TYPE, write_data
 from tests.conftest import tiny_spec_text
 
@@ -176,7 +175,7 @@ def test_failing_lammps_is_recorded_retried_and_the_rest_finishes(tmp_path, monk
     initial.build_inputs(structure_params(spec, real), database, structure)
     # Published as the finished structure stage of this very spec (its fingerprint), so the
     # sweep takes it as it is.
-    params = realisation_params(spec, real, database_fingerprint(database))
+    params = realisation_params(spec, real, file_fingerprint(database))
     write_fingerprint(structure, params.fingerprints["structure"])
     state = initial.read_output(structure).state
     # A corrupt structure (two beads on one spot: the LJ force is singular) makes LAMMPS
